@@ -1,0 +1,31 @@
+"""See every thread in a Python process and kill a runaway one, keeping the rest.
+
+    >>> import ipy_threadkill
+    >>> ipy_threadkill.kill("poller")        # a Thread, ident, native id or name
+    >>> ipy_threadkill.threads()             # what every thread is doing
+
+In IPython or Jupyter: ``%load_ext ipy_threadkill``, then ``%threads`` and
+``%killthread``.
+"""
+from .engine import KillReport, Rung, kill
+from .errors import (AmbiguousTarget, ForceRefused, InvalidTarget, KillTimeout,
+                     NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
+                     ThreadKilled)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "kill", "KillReport", "Rung", "ThreadKilled", "TaskStopped", "ThreadKillError",
+    "NoSuchThread", "AmbiguousTarget", "InvalidTarget", "ProtectedThread",
+    "KillTimeout", "ForceRefused",
+]
+
+
+def load_ipython_extension(ipython):
+    from .magics import load_ipython_extension as load
+    load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from .magics import unload_ipython_extension as unload
+    unload(ipython)

@@ -1,0 +1,551 @@
+/*
+ * ipy_threadkill._native: the mechanisms a kill is made of.
+ *
+ * Which of them to use, when, and what to tell the user is decided in Python
+ * (engine.py). Everything here is one small primitive:
+ *
+ *   raise_in_thread(ident, exc_type)   queue an asynchronous exception
+ *   rearm(exc_type)                    finalizer of the exceptions we raise: queue
+ *                                      it again in this thread if policy says so
+ *   exception_state(ident)             (exception pending?, exception being handled)
+ *   interrupt_syscall(...)             Linux: end one blocked system call with a
+ *                                      chosen result, checked register by register
+ *   interrupt_signal()                 the real-time signal in use, or None
+ *   release_signal()                   restore that signal's previous action
+ *   SYSCALLS                           {name: number} for this architecture
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *
+Py_NewRef(PyObject *obj)                    /* added in 3.10 */
+{
+    Py_INCREF(obj);
+    return obj;
+}
+#endif  /* < 3.10 */
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Interrupting a system call needs Linux (tgkill, /proc/<tid>/syscall) and an
+ * architecture whose signal frame we know how to check and rewrite. */
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
+#  define THREADKILL_HAVE_INTERRUPT 1
+#  include <stdatomic.h>
+#  include <pthread.h>
+#  include <sys/syscall.h>
+#  include <ucontext.h>
+#endif
+
+/* Reading another thread's exception state needs the PyThreadState layout of the
+ * default (GIL) build; 3.9 to 3.13 all keep exc_info and async_exc in it. */
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x03090000 && PY_VERSION_HEX < 0x030E0000
+#  define THREADKILL_HAVE_EXCEPTION_STATE 1
+#endif
+
+
+/* ---------------------------------------------------------------------------
+ * Asynchronous exceptions
+ */
+
+/* Queue exc_type to be raised in thread `ident` (None clears a pending one).
+ * Returns the number of thread states changed: 0 when no thread has that ident. */
+static PyObject *
+native_raise_in_thread(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long ident;
+    PyObject *exc_type;
+
+    if (!PyArg_ParseTuple(args, "kO:raise_in_thread", &ident, &exc_type))
+        return NULL;
+    if (exc_type == Py_None) {
+        exc_type = NULL;
+    }
+    else if (!PyExceptionClass_Check(exc_type)) {
+        /* An instance would reach the victim as a SystemError. */
+        PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class or None");
+        return NULL;
+    }
+    return PyLong_FromLong(PyThreadState_SetAsyncExc(ident, exc_type));
+}
+
+typedef struct {
+    PyObject *rearm_policy;     /* callable(exc_type) -> bool, or NULL */
+} native_state;
+
+/* set_rearm_policy(callable or None): who decides whether rearm() re-raises. */
+static PyObject *
+native_set_rearm_policy(PyObject *module, PyObject *policy)
+{
+    native_state *st = PyModule_GetState(module);
+
+    if (policy != Py_None && !PyCallable_Check(policy)) {
+        PyErr_SetString(PyExc_TypeError, "policy must be callable or None");
+        return NULL;
+    }
+    Py_XSETREF(st->rearm_policy, policy == Py_None ? NULL : Py_NewRef(policy));
+    Py_RETURN_NONE;
+}
+
+/* rearm(exc_type): installed as classmethod __del__ of the exceptions raised in
+ * victims. When a handler swallows one, this runs in the victim, inside the
+ * handler's cleanup. It is C so that no bytecode of ours runs after the
+ * exception is queued again: it must fire at the victim's next check point (past
+ * the swallowing `try`), not inside a Python __del__, which would only print it.
+ * A finalizer must not fail, so errors of the policy are reported as unraisable. */
+static PyObject *
+native_rearm(PyObject *module, PyObject *exc_type)
+{
+    native_state *st = PyModule_GetState(module);
+    PyObject *verdict;
+    int again;
+
+    if (st->rearm_policy == NULL || !PyExceptionClass_Check(exc_type))
+        Py_RETURN_NONE;
+    verdict = PyObject_CallOneArg(st->rearm_policy, exc_type);
+    again = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+    Py_XDECREF(verdict);
+    if (again < 0) {
+        PyErr_WriteUnraisable(st->rearm_policy);
+        Py_RETURN_NONE;
+    }
+    if (again)
+        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), exc_type);
+    Py_RETURN_NONE;
+}
+
+#ifdef THREADKILL_HAVE_EXCEPTION_STATE
+static PyThreadState *
+find_thread_state(unsigned long ident)
+{
+    PyThreadState *tstate = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+
+    for (; tstate != NULL; tstate = PyThreadState_Next(tstate)) {
+        if (tstate->thread_id == ident)
+            return tstate;
+    }
+    return NULL;
+}
+
+/* The exception a thread is handling (in except, finally or __exit__), found the
+ * way sys.exc_info() finds it but for another thread. Borrowed; NULL for none. */
+static PyObject *
+handled_exception(PyThreadState *tstate)
+{
+    _PyErr_StackItem *item = tstate->exc_info;
+
+    while (item != NULL) {
+        if (item->exc_value != NULL && item->exc_value != Py_None)
+            return item->exc_value;
+        item = item->previous_item;
+    }
+    return NULL;
+}
+
+/* (pending, handling): whether an asynchronous exception is queued for thread
+ * `ident`, and the exception it is handling now (or None). ValueError if no
+ * thread state has that ident. The GIL keeps the target from changing either. */
+static PyObject *
+native_exception_state(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long ident;
+    PyThreadState *tstate;
+    PyObject *handling;
+
+    if (!PyArg_ParseTuple(args, "k:exception_state", &ident))
+        return NULL;
+    tstate = find_thread_state(ident);
+    if (tstate == NULL) {
+        PyErr_Format(PyExc_ValueError, "no thread state with ident %lu", ident);
+        return NULL;
+    }
+    handling = handled_exception(tstate);
+    return Py_BuildValue("(OO)", tstate->async_exc != NULL ? Py_True : Py_False,
+                         handling != NULL ? handling : Py_None);
+}
+#endif  /* THREADKILL_HAVE_EXCEPTION_STATE */
+
+
+/* ---------------------------------------------------------------------------
+ * Interrupting a blocked system call (Linux)
+ *
+ * The caller has read /proc/self/task/<tid>/syscall: the thread sits in system
+ * call `nr` with these six arguments, stack pointer and return address. We arm a
+ * request, send our real-time signal to that thread alone, and the handler
+ * rewrites the interrupted call's result, but only if everything in the signal
+ * frame says it interrupted exactly that call: same thread, sent by us, the call
+ * returned -EINTR, same pc, sp and argument registers, and a system-call
+ * instruction right before pc. Anything else and the handler does nothing, so
+ * the call fails with EINTR and CPython retries it (PEP 475): harmless.
+ */
+#ifdef THREADKILL_HAVE_INTERRUPT
+
+#if defined(__x86_64__)
+#  define SYSCALL_INSN_SIZE 2
+#  define PC(uc) ((uc)->uc_mcontext.gregs[REG_RIP])
+#  define SP(uc) ((uc)->uc_mcontext.gregs[REG_RSP])
+#  define RET(uc) ((uc)->uc_mcontext.gregs[REG_RAX])
+#elif defined(__aarch64__)
+#  define SYSCALL_INSN_SIZE 4
+#  define PC(uc) ((uc)->uc_mcontext.pc)
+#  define SP(uc) ((uc)->uc_mcontext.sp)
+#  define RET(uc) ((uc)->uc_mcontext.regs[0])
+#endif  /* architecture */
+
+enum { IDLE, ARMED, FIRED };
+
+/* The one armed request. Written only while `state` is IDLE, by a killer that
+ * holds `arm_lock`; read by the handler only after it has seen ARMED. */
+static struct {
+    pid_t tid;
+    pid_t pid;
+    long nr;
+    unsigned long args[6];
+    unsigned long sp;
+    unsigned long pc;
+    long result;
+} request;
+static atomic_int state = IDLE;
+static pthread_mutex_t arm_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int interrupt_signum = 0;            /* 0 until first use */
+static struct sigaction previous_action;    /* restored by release_signal() */
+
+static int
+frame_matches_request(const ucontext_t *uc)
+{
+    const unsigned char *pc = (const unsigned char *)(uintptr_t)PC(uc);
+
+    if ((long)RET(uc) != -EINTR)
+        return 0;
+    if ((unsigned long)PC(uc) != request.pc || (unsigned long)SP(uc) != request.sp)
+        return 0;
+#if defined(__x86_64__)
+    /* x86_64 keeps no syscall number in the frame: all six argument registers. */
+    if ((unsigned long)uc->uc_mcontext.gregs[REG_RDI] != request.args[0]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_RSI] != request.args[1]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_RDX] != request.args[2]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_R10] != request.args[3]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_R8] != request.args[4]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_R9] != request.args[5])
+        return 0;
+    return pc[-2] == 0x0f && pc[-1] == 0x05;                 /* syscall */
+#elif defined(__aarch64__)
+    /* x0 now holds the result; x1-x5 and the number in x8 are intact. */
+    for (int i = 1; i < 6; i++) {
+        if ((unsigned long)uc->uc_mcontext.regs[i] != request.args[i])
+            return 0;
+    }
+    if ((long)uc->uc_mcontext.regs[8] != request.nr)
+        return 0;
+    return *(const uint32_t *)(pc - 4) == 0xd4000001u;       /* svc #0 */
+#endif  /* architecture */
+}
+
+/* Async-signal-safe: touches only the request, atomics, the signal frame and
+ * errno (saved and restored); never the C API or the GIL. */
+static void
+interrupt_handler(int signum, siginfo_t *info, void *context)
+{
+    int saved_errno = errno;
+    int expected = ARMED;
+    ucontext_t *uc = (ucontext_t *)context;
+
+    (void)signum;
+    if (atomic_load(&state) == ARMED
+        && info->si_code == SI_TKILL
+        && info->si_pid == request.pid
+        && (pid_t)syscall(SYS_gettid) == request.tid
+        && frame_matches_request(uc)
+        && atomic_compare_exchange_strong(&state, &expected, FIRED))
+    {
+        RET(uc) = request.result;
+    }
+    errno = saved_errno;
+}
+
+static int
+handler_installed(int signum)
+{
+    struct sigaction current;
+
+    if (sigaction(signum, NULL, &current) != 0)
+        return 0;
+    return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == interrupt_handler;
+}
+
+/* Take the first real-time signal from SIGRTMIN+2 that nobody handles (glibc keeps
+ * the two below for itself). Returns 0 or -1 with an exception set. */
+static int
+install_handler(void)
+{
+    struct sigaction action;
+
+    if (interrupt_signum != 0 && handler_installed(interrupt_signum))
+        return 0;
+    /* Someone replaced our handler: leave that signal to them and pick anew. */
+    interrupt_signum = 0;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = interrupt_handler;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;    /* no SA_RESTART: we need EINTR */
+    sigfillset(&action.sa_mask);
+
+    for (int signum = SIGRTMIN + 2; signum <= SIGRTMAX; signum++) {
+        struct sigaction current;
+
+        if (sigaction(signum, NULL, &current) != 0)
+            continue;
+        if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL)
+            continue;
+        if (sigaction(signum, &action, &previous_action) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        interrupt_signum = signum;
+        return 0;
+    }
+    PyErr_SetString(PyExc_OSError, "no free real-time signal");
+    return -1;
+}
+
+static void
+sleep_microseconds(long usec)
+{
+    struct timespec ts = {usec / 1000000, (usec % 1000000) * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+/* interrupt_syscall(tid, nr, args, sp, pc, result, timeout) -> bool
+ * End system call `nr` in thread `tid` with `result` if the thread is still
+ * blocked in it exactly as described. Returns True if the handler rewrote the
+ * call, False if the thread was no longer there (nothing was changed). */
+static PyObject *
+native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int tid;
+    long nr, result;
+    unsigned long sp, pc, call_args[6];
+    double timeout;
+    int fired = 0, sent, send_errno = 0;
+    int expected = ARMED;
+
+    if (!PyArg_ParseTuple(args, "il(kkkkkk)kkld:interrupt_syscall", &tid, &nr,
+                          &call_args[0], &call_args[1], &call_args[2],
+                          &call_args[3], &call_args[4], &call_args[5],
+                          &sp, &pc, &result, &timeout))
+        return NULL;
+    if (tid <= 0 || timeout < 0) {
+        PyErr_SetString(PyExc_ValueError, "tid must be positive and timeout not negative");
+        return NULL;
+    }
+    if (install_handler() < 0)
+        return NULL;
+
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&arm_lock);
+    request.tid = tid;
+    request.pid = getpid();
+    request.nr = nr;
+    memcpy(request.args, call_args, sizeof(call_args));
+    request.sp = sp;
+    request.pc = pc;
+    request.result = result;
+    atomic_store(&state, ARMED);
+
+    sent = syscall(SYS_tgkill, request.pid, tid, interrupt_signum) == 0;
+    send_errno = errno;
+    if (sent) {
+        long waited = 0, limit = (long)(timeout * 1e6);
+        while (atomic_load(&state) != FIRED && waited < limit) {
+            sleep_microseconds(20);
+            waited += 20;
+        }
+    }
+    /* Disarm; if the handler won the race, it fired. */
+    fired = !atomic_compare_exchange_strong(&state, &expected, IDLE);
+    atomic_store(&state, IDLE);
+    pthread_mutex_unlock(&arm_lock);
+    Py_END_ALLOW_THREADS
+
+    if (!sent && send_errno != ESRCH) {
+        errno = send_errno;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyBool_FromLong(fired);
+}
+
+/* The real-time signal used for interruptions, or None before first use. */
+static PyObject *
+native_interrupt_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    if (interrupt_signum == 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(interrupt_signum);
+}
+
+/* Give the signal back: restore the action we replaced. Kept while a request is
+ * armed, because a signal still in flight must never meet the default action
+ * (which would end the process). Returns whether it was released. */
+static PyObject *
+native_release_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    int released = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&arm_lock);
+    if (interrupt_signum != 0 && handler_installed(interrupt_signum)) {
+        released = sigaction(interrupt_signum, &previous_action, NULL) == 0;
+        if (released)
+            interrupt_signum = 0;
+    }
+    pthread_mutex_unlock(&arm_lock);
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(released);
+}
+
+static int
+add_syscall_numbers(PyObject *module)
+{
+    static const struct { const char *name; long nr; } numbers[] = {
+#define SYSCALL_ENTRY(name) {#name, SYS_##name}
+        SYSCALL_ENTRY(read), SYSCALL_ENTRY(readv), SYSCALL_ENTRY(pread64),
+        SYSCALL_ENTRY(write), SYSCALL_ENTRY(writev), SYSCALL_ENTRY(pwrite64),
+        SYSCALL_ENTRY(recvfrom), SYSCALL_ENTRY(recvmsg), SYSCALL_ENTRY(sendto),
+        SYSCALL_ENTRY(sendmsg), SYSCALL_ENTRY(accept), SYSCALL_ENTRY(accept4),
+        SYSCALL_ENTRY(connect), SYSCALL_ENTRY(clock_nanosleep), SYSCALL_ENTRY(pselect6),
+        SYSCALL_ENTRY(ppoll), SYSCALL_ENTRY(epoll_pwait), SYSCALL_ENTRY(wait4),
+        SYSCALL_ENTRY(waitid), SYSCALL_ENTRY(futex), SYSCALL_ENTRY(rt_sigtimedwait),
+        SYSCALL_ENTRY(rt_sigsuspend), SYSCALL_ENTRY(openat), SYSCALL_ENTRY(flock),
+        SYSCALL_ENTRY(fcntl), SYSCALL_ENTRY(ioctl), SYSCALL_ENTRY(msgrcv),
+        SYSCALL_ENTRY(semtimedop), SYSCALL_ENTRY(mq_timedreceive),
+#ifdef SYS_nanosleep
+        SYSCALL_ENTRY(nanosleep),
+#endif
+#ifdef SYS_select
+        SYSCALL_ENTRY(select),
+#endif
+#ifdef SYS_poll
+        SYSCALL_ENTRY(poll),
+#endif
+#ifdef SYS_epoll_wait
+        SYSCALL_ENTRY(epoll_wait),
+#endif
+#ifdef SYS_epoll_pwait2
+        SYSCALL_ENTRY(epoll_pwait2),
+#endif
+#ifdef SYS_pause
+        SYSCALL_ENTRY(pause),
+#endif
+#ifdef SYS_futex_waitv
+        SYSCALL_ENTRY(futex_waitv),
+#endif
+#undef SYSCALL_ENTRY
+    };
+    PyObject *table = PyDict_New();
+
+    if (table == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        PyObject *nr = PyLong_FromLong(numbers[i].nr);
+        if (nr == NULL || PyDict_SetItemString(table, numbers[i].name, nr) < 0) {
+            Py_XDECREF(nr);
+            Py_DECREF(table);
+            return -1;
+        }
+        Py_DECREF(nr);
+    }
+    if (PyModule_AddObject(module, "SYSCALLS", table) < 0) {
+        Py_DECREF(table);
+        return -1;
+    }
+    return 0;
+}
+#endif  /* THREADKILL_HAVE_INTERRUPT */
+
+
+/* ---------------------------------------------------------------------------
+ * Module
+ */
+
+static PyMethodDef native_methods[] = {
+    {"raise_in_thread", native_raise_in_thread, METH_VARARGS,
+     "raise_in_thread(ident, exc_type) -> int\n"
+     "Queue exc_type (a class, or None to clear) in thread ident; return the number\n"
+     "of thread states changed."},
+    {"set_rearm_policy", native_set_rearm_policy, METH_O,
+     "set_rearm_policy(policy)\n"
+     "policy(exc_type) -> bool decides whether rearm() queues exc_type again."},
+    {"rearm", native_rearm, METH_O,
+     "rearm(exc_type)\n"
+     "Finalizer of exceptions raised in victims: re-queue exc_type in this thread\n"
+     "if the policy says so."},
+#ifdef THREADKILL_HAVE_EXCEPTION_STATE
+    {"exception_state", native_exception_state, METH_VARARGS,
+     "exception_state(ident) -> (pending, handling)\n"
+     "Whether an asynchronous exception is queued for the thread, and the exception\n"
+     "it is handling now or None. ValueError if no thread has that ident."},
+#endif  /* THREADKILL_HAVE_EXCEPTION_STATE */
+#ifdef THREADKILL_HAVE_INTERRUPT
+    {"interrupt_syscall", native_interrupt_syscall, METH_VARARGS,
+     "interrupt_syscall(tid, nr, args, sp, pc, result, timeout) -> bool\n"
+     "End the system call thread tid is blocked in with result, if it matches;\n"
+     "return whether it did. Linux only."},
+    {"interrupt_signal", native_interrupt_signal, METH_NOARGS,
+     "interrupt_signal() -> int or None\nThe real-time signal in use, if any."},
+    {"release_signal", native_release_signal, METH_NOARGS,
+     "release_signal() -> bool\nRestore the real-time signal's previous action."},
+#endif  /* THREADKILL_HAVE_INTERRUPT */
+    {NULL, NULL, 0, NULL}
+};
+
+static int
+native_exec(PyObject *module)
+{
+#ifdef THREADKILL_HAVE_INTERRUPT
+    if (add_syscall_numbers(module) < 0)
+        return -1;
+#endif  /* THREADKILL_HAVE_INTERRUPT */
+    return 0;
+}
+
+static int
+native_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    Py_VISIT(((native_state *)PyModule_GetState(module))->rearm_policy);
+    return 0;
+}
+
+static int
+native_clear(PyObject *module)
+{
+    Py_CLEAR(((native_state *)PyModule_GetState(module))->rearm_policy);
+    return 0;
+}
+
+static PyModuleDef_Slot native_slots[] = {
+    {Py_mod_exec, native_exec},
+    {0, NULL}
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "ipy_threadkill._native",
+    .m_doc = "Kill primitives: asynchronous exceptions, system-call interruption.",
+    .m_size = sizeof(native_state),
+    .m_methods = native_methods,
+    .m_slots = native_slots,
+    .m_traverse = native_traverse,
+    .m_clear = native_clear,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    return PyModuleDef_Init(&native_module);
+}

@@ -1,0 +1,327 @@
+"""The kill policy: escalate, one rung at a time, only as far as a thread needs.
+
+1. exception          ThreadKilled is raised in the thread (and again if swallowed)
+2. wake-up            a Condition wait (Event, Queue, Semaphore, ...) is woken
+3. interrupted call   a blocking system call is ended with a harmless result
+4. child stopped      the child processes the thread waits on are terminated
+5. forced cancel      opt-in, for what none of the above can reach
+
+Each rung leaves the interpreter consistent: the thread unwinds through its own
+`finally` blocks and `with` statements, so locks are released and `threading`
+sees it end. The mechanisms are in _native; this module decides when to use them.
+"""
+import enum
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from . import _blocking, _kernel, _native, _proc
+from ._identity import resolve
+from .errors import (ForceRefused, KillTimeout, ProtectedThread, ThreadKilled,
+                     _Persistent)
+
+
+class Rung(str, enum.Enum):
+    """What ended a thread."""
+
+    EXCEPTION = "exception"
+    WAKEUP = "wake-up"
+    SYSCALL = "interrupted system call"
+    CHILD = "child process stopped"
+    FORCED = "forced cancel"
+
+    def __str__(self):
+        return self.value
+
+
+@dataclass(frozen=True)
+class KillReport:
+    """What a kill did. `str(report)` is the one line a user sees."""
+
+    name: str
+    ident: int
+    native_id: Optional[int]
+    died: bool
+    elapsed: float                      # seconds from the request to the thread gone
+    rung: Optional[Rung]                # what ended it (None if it did not die)
+    cleanup_ran: bool                   # its finally blocks / __exit__ ran
+    blocked_in: str                     # what it was doing when asked to die
+    children_stopped: Tuple[str, ...] = ()
+    notes: Tuple[str, ...] = ()
+    held_locks: Tuple[str, ...] = field(default=())
+
+    def __str__(self):
+        who = f"'{self.name}' (ident {self.ident})"
+        if not self.died:
+            return f"could not kill {who}: {self.blocked_in}"
+        how = f"{self.rung}" if self.rung is Rung.EXCEPTION else f"{self.rung}: {self.blocked_in}"
+        line = f"killed {who} in {_format_seconds(self.elapsed)} ({how}), "
+        line += "cleanup ran" if self.cleanup_ran else "cleanup did NOT run"
+        if self.children_stopped:
+            line += "; stopped child " + ", ".join(self.children_stopped)
+        if self.notes:
+            line += "; " + "; ".join(self.notes)
+        return line
+
+
+def _format_seconds(seconds):
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+# Threads under a kill: ident -> Counter of exception types being raised there.
+# ThreadKilled.__del__ (run in the victim when a handler swallows it) consults it.
+_targets = {}
+_targets_lock = threading.Lock()
+# Where a swallowed exception means the thread is finishing, not resisting.
+_FINAL_FILES = {threading.__file__, __file__}
+
+
+def _should_rearm(exc_type):
+    """Whether a swallowed `exc_type` must come back (runs in the victim, see errors.py)."""
+    wanted = _targets.get(threading.get_ident())
+    if not wanted or not wanted[exc_type]:
+        return False
+    try:
+        discarded_in = sys._getframe(1)         # the frame whose handler swallowed it
+    except ValueError:                          # discarded by C code: the thread is ending
+        return False
+    return discarded_in.f_code.co_filename not in _FINAL_FILES
+
+
+class _Target:
+    """Registers a thread as a target of `exc_type` for the duration of a kill."""
+
+    def __init__(self, ident, exc_type):
+        self.ident, self.exc_type = ident, exc_type
+
+    def __enter__(self):
+        with _targets_lock:
+            _targets.setdefault(self.ident, Counter())[self.exc_type] += 1
+        return self
+
+    def __exit__(self, *exc):
+        with _targets_lock:
+            wanted = _targets.get(self.ident)
+            if wanted is not None:
+                wanted[self.exc_type] -= 1
+                if not +wanted:
+                    del _targets[self.ident]
+
+
+_hook_lock = threading.Lock()
+
+
+def _install_hooks():
+    """Make the exceptions we raise end threads silently; done on first kill."""
+    with _hook_lock:
+        if not isinstance(_Persistent.__dict__.get("__del__"), classmethod):
+            _native.set_rearm_policy(_should_rearm)
+            _Persistent.__del__ = classmethod(_native.rearm)
+        current = threading.excepthook
+        if getattr(current, "_ipy_threadkill", False):
+            return
+
+        def excepthook(args, _previous=current):
+            if isinstance(args.exc_value, ThreadKilled) or args.exc_type is ThreadKilled:
+                return
+            _previous(args)
+
+        excepthook._ipy_threadkill = True
+        threading.excepthook = excepthook
+
+
+def _in_user_code(frame):
+    """Whether the thread still runs its own code (not threading's shutdown path)."""
+    return any(f.f_code.co_filename not in _FINAL_FILES for f in _blocking.frames_of(frame))
+
+
+def _interrupt_signal():
+    getter = getattr(_native, "interrupt_signal", None)
+    return getter() if getter else None
+
+
+def kill(target, *, timeout=2.0, force=False):
+    """End a thread and return a KillReport.
+
+    `target`: a threading.Thread, a ThreadInfo, an ident, a native thread id, or
+    a unique thread name. Blocks until the thread is gone or `timeout` seconds
+    pass. Raises NoSuchThread / AmbiguousTarget (LookupError), ProtectedThread
+    (ValueError), InvalidTarget (TypeError), and KillTimeout (RuntimeError, with
+    the report) if the thread survives; a failed kill leaves nothing pending.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    victim = resolve(target)
+    reason = _kernel.protected_reason(victim.ident, victim.thread)
+    if reason is not None:
+        raise ProtectedThread(f"refusing to kill {victim.describe()}: {reason}")
+    if force and not _force_available():
+        raise ForceRefused("forced kill is not available on this platform")
+    return Ladder(victim, ThreadKilled).run(timeout, force=force)
+
+
+def _force_available():
+    return hasattr(_native, "force_cancel")
+
+
+class Ladder:
+    """One kill attempt on one victim: raise, watch, escalate, report.
+
+    `exc_type` is raised in the victim; `finished()` says when the job is done
+    (by default: the thread is gone). tasks.py reuses it to end a task only.
+    """
+
+    GRACE_FOR_CHILDREN = 0.5     # seconds between SIGTERM and SIGKILL
+    UNREACHABLE_AFTER = 0.25     # a state no gentle rung can end, seen this long: give up
+
+    def __init__(self, victim, exc_type, finished=None):
+        self.victim = victim
+        self.exc_type = exc_type
+        self.finished = finished or victim.gone
+        self.rung = Rung.EXCEPTION
+        self.blocked_in = None
+        self.children = {}           # pid -> "pid command" for every child we signalled
+        self.popens = []             # Popen objects seen in the victim's frames
+        self.woken = set()           # ids of waiter locks already released
+        self.notes = []
+        self.unreachable_since = None
+
+    def run(self, timeout, force=False):
+        victim = self.victim
+        _install_hooks()
+        start = time.monotonic()
+        deadline = start + timeout
+        with _Target(victim.ident, self.exc_type):
+            _native.raise_in_thread(victim.ident, self.exc_type)
+            delay = 20e-6
+            while not self.finished():
+                now = time.monotonic()
+                blocking = self._step(now)
+                if now >= deadline or (blocking is not None and self._unreachable(blocking, now)):
+                    return self._give_up(blocking, start, force, timeout)
+                time.sleep(delay)             # lets the victim take the GIL and unwind
+                delay = min(delay * 2, 2e-3)
+        self._stop_orphaned_children()
+        return self._report(True, time.monotonic() - start)
+
+    def _step(self, now):
+        """Look at the victim once and push it along; return what it is blocked in."""
+        ident = self.victim.ident
+        frames = sys._current_frames()
+        frame = frames.get(ident)
+        if frame is None:
+            return None                       # its thread state is going away
+        try:
+            pending, handling = _native.exception_state(ident)
+        except ValueError:
+            return None
+        if isinstance(handling, self.exc_type):
+            return None                       # cleanup is running: let it finish
+        if not pending:
+            if not _in_user_code(frame):
+                return None                   # finishing on threading's own path
+            _native.raise_in_thread(ident, self.exc_type)   # it swallowed the last one
+        blocking = _blocking.analyze(ident, self.victim.native_id, frame, frames,
+                                     _interrupt_signal())
+        if self.blocked_in is None or blocking.kind != "running":
+            self.blocked_in = self.blocked_in or blocking.description
+        self._remember_popens(frame)
+        self._escalate(blocking, now)
+        return blocking
+
+    def _remember_popens(self, frame):
+        for popen in _blocking.popen_children(list(_blocking.frames_of(frame))):
+            if all(popen is not p for p in self.popens):
+                self.popens.append(popen)
+
+    def _escalate(self, blocking, now):
+        if blocking.kind == "condition" and blocking.waiter is not None:
+            if id(blocking.waiter) not in self.woken:
+                self.woken.add(id(blocking.waiter))
+                try:
+                    blocking.waiter.release()
+                    self.rung = Rung.WAKEUP
+                except RuntimeError:          # woken meanwhile: nothing to do
+                    pass
+        elif blocking.kind == "child" and blocking.children:
+            self._stop_children(blocking.children, now)
+        if blocking.syscall is not None and blocking.gentle \
+                and blocking.syscall_name in _blocking.RESULTS \
+                and not (blocking.kind == "child" and blocking.children):
+            self._interrupt(blocking)
+
+    def _interrupt(self, blocking):
+        sc = blocking.syscall
+        interrupt = getattr(_native, "interrupt_syscall", None)
+        if interrupt is None:
+            return
+        fired = interrupt(self.victim.native_id, sc.nr, sc.args, sc.sp, sc.pc,
+                          _blocking.RESULTS[blocking.syscall_name], 0.02)
+        if fired:
+            self.rung = Rung.SYSCALL
+
+    def _stop_children(self, pids, now):
+        """SIGTERM the children (and their descendants); SIGKILL after a grace period."""
+        for pid in pids:
+            if pid not in self.children:
+                family = [pid] + list(_proc.children(pid))
+                self.children[pid] = (f"{pid} ({_proc.command(pid) or '?'})", now, family)
+                self._signal(family, signal.SIGTERM)
+                self.rung = Rung.CHILD
+            else:
+                _, since, family = self.children[pid]
+                if now - since > self.GRACE_FOR_CHILDREN:
+                    self._signal(family, signal.SIGKILL)
+
+    @staticmethod
+    def _signal(pids, signum):
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _stop_orphaned_children(self):
+        """Children the dead thread was driving would run on unsupervised: stop them."""
+        for popen in self.popens:
+            if popen.poll() is None:
+                self._stop_children([popen.pid], time.monotonic())
+                try:
+                    popen.wait(self.GRACE_FOR_CHILDREN)
+                except Exception:
+                    popen.kill()
+                    popen.wait()
+
+    def _unreachable(self, blocking, now):
+        if blocking.gentle:
+            self.unreachable_since = None
+            return False
+        if self.unreachable_since is None:
+            self.unreachable_since = now
+        return now - self.unreachable_since >= self.UNREACHABLE_AFTER
+
+    def _give_up(self, blocking, start, force, timeout):
+        victim = self.victim
+        _native.raise_in_thread(victim.ident, None)     # a failed kill changes nothing
+        if blocking is not None:
+            self.blocked_in = blocking.description
+        if force:
+            from . import _force
+            return _force.force_kill(self, blocking, start)
+        report = self._report(False, time.monotonic() - start)
+        why = blocking.reason if blocking is not None and blocking.reason else \
+            f"still {self.blocked_in or 'running'} after {timeout:g} s"
+        raise KillTimeout(f"could not kill {victim.describe()}: {why}; only a forced "
+                          "kill can end it (force=True, %killthread --force)", report)
+
+    def _report(self, died, elapsed, rung=None, cleanup_ran=True):
+        children = tuple(text for text, _, _ in self.children.values())
+        return KillReport(self.victim.name, self.victim.ident, self.victim.native_id,
+                          died, elapsed, (rung or self.rung) if died else None,
+                          cleanup_ran, self.blocked_in or "running Python", children,
+                          tuple(self.notes))

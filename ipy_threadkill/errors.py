@@ -1,0 +1,70 @@
+"""The exceptions ipy_threadkill raises, and the ones it raises *in* threads.
+
+Every error the API raises is a ThreadKillError, and also the builtin a caller
+would naturally catch (LookupError for a target that does not exist, ValueError
+for one that must not be killed, RuntimeError for one that would not die).
+Messages are one line, name the thread, and say what to do next.
+"""
+
+
+class ThreadKillError(Exception):
+    """Base class of every error raised by ipy_threadkill."""
+
+
+class NoSuchThread(ThreadKillError, LookupError):
+    """The target names no live thread (unknown, finished, or its ident recycled)."""
+
+
+class AmbiguousTarget(ThreadKillError, LookupError):
+    """A name matches several threads; `candidates` lists them, nothing was killed."""
+
+    def __init__(self, message, candidates=()):
+        super().__init__(message)
+        self.candidates = tuple(candidates)
+
+
+class InvalidTarget(ThreadKillError, TypeError):
+    """The target is not a Thread, ThreadInfo, ident, native id or name."""
+
+
+class ProtectedThread(ThreadKillError, ValueError):
+    """The target is the main thread, the caller, or a thread the kernel needs."""
+
+
+class KillTimeout(ThreadKillError, RuntimeError):
+    """The thread was still alive when the timeout passed; `report` tells why."""
+
+    def __init__(self, message, report=None):
+        super().__init__(message)
+        self.report = report
+
+
+class ForceRefused(ThreadKillError, RuntimeError):
+    """A forced kill was asked for but is not safe (or not possible) here."""
+
+
+class _Persistent:
+    """Mixin for the exceptions raised into threads: they come back if swallowed.
+
+    When a handler discards one (``except BaseException: pass``), its last
+    reference goes and its finalizer runs *in the victim*, right there. The
+    engine installs a finalizer that queues the exception again while the thread
+    is still a target, so it fires at the next check point, which is past the
+    swallowing ``try``; a raise from the killer would land back inside it.
+    """
+
+
+class ThreadKilled(_Persistent, SystemExit):
+    """Raised inside a thread to end it.
+
+    A SystemExit so that ``except Exception`` lets it through; ipy_threadkill
+    keeps it from printing "Exception in thread ..." when it ends a thread.
+    """
+
+
+class TaskStopped(_Persistent, BaseException):
+    """Raised inside a pool thread to end its current task but not the thread.
+
+    Not a SystemExit: thread pools and Dask report it as a failed task and the
+    worker carries on, where a SystemExit would shut a Dask worker down.
+    """

@@ -1,0 +1,23 @@
+"""Build ipy_threadkill and its C core.
+
+The kill primitives are C because they run where Python cannot: in a signal
+handler on the victim thread, and against the interpreter's own thread states.
+"""
+import os
+
+from setuptools import Extension, setup
+
+# Warnings are errors for the project's own builds (make, CI); a user building from
+# an sdist on a newer compiler should not fail on a warning that compiler invents.
+strict = os.environ.get("IPY_THREADKILL_STRICT", "") == "1"
+
+setup(
+    ext_modules=[
+        Extension(
+            "ipy_threadkill._native",
+            sources=["ipy_threadkill/_native.c"],
+            extra_compile_args=["-Wall", "-Wextra", "-std=gnu11"]
+            + (["-Werror"] if strict else []),
+        )
+    ],
+)
