@@ -73,44 +73,59 @@ def _format_seconds(seconds):
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-# Threads under a kill: ident -> Counter of exception types being raised there.
-# ThreadKilled.__del__ (run in the victim when a handler swallows it) consults it.
+# Threads under a kill: ident -> list of _Target (several killers may share one).
+# The exception's finalizer (run in the victim when a handler swallows it) asks
+# _should_rearm whether it must come back.
 _targets = {}
 _targets_lock = threading.Lock()
 # Where a swallowed exception means the thread is finishing, not resisting.
 _FINAL_FILES = {threading.__file__, __file__}
 
 
+def _frame_within(frame, boundary):
+    """Whether `frame` is `boundary` or called (directly or not) from it."""
+    return any(f is boundary for f in _blocking.frames_of(frame))
+
+
+class _Target:
+    """A thread under a kill, for as long as the kill runs.
+
+    `boundary`: None to end the whole thread; else the frame of the one call to
+    end (a pool task), outside of which the exception must not come back.
+    """
+
+    def __init__(self, ident, exc_type, boundary=None):
+        self.ident, self.exc_type, self.boundary = ident, exc_type, boundary
+
+    def resisting(self, frame):
+        """Whether a thread at `frame` still runs what the kill is meant to end."""
+        if self.boundary is not None:
+            return _frame_within(frame, self.boundary)
+        return any(f.f_code.co_filename not in _FINAL_FILES for f in _blocking.frames_of(frame))
+
+    def __enter__(self):
+        with _targets_lock:
+            _targets.setdefault(self.ident, []).append(self)
+        return self
+
+    def __exit__(self, *exc):
+        with _targets_lock:
+            entries = _targets.get(self.ident, [])
+            entries.remove(self)
+            if not entries:
+                _targets.pop(self.ident, None)
+
+
 def _should_rearm(exc_type):
     """Whether a swallowed `exc_type` must come back (runs in the victim, see errors.py)."""
-    wanted = _targets.get(threading.get_ident())
-    if not wanted or not wanted[exc_type]:
+    entries = [t for t in _targets.get(threading.get_ident(), ()) if t.exc_type is exc_type]
+    if not entries:
         return False
     try:
         discarded_in = sys._getframe(1)         # the frame whose handler swallowed it
     except ValueError:                          # discarded by C code: the thread is ending
         return False
-    return discarded_in.f_code.co_filename not in _FINAL_FILES
-
-
-class _Target:
-    """Registers a thread as a target of `exc_type` for the duration of a kill."""
-
-    def __init__(self, ident, exc_type):
-        self.ident, self.exc_type = ident, exc_type
-
-    def __enter__(self):
-        with _targets_lock:
-            _targets.setdefault(self.ident, Counter())[self.exc_type] += 1
-        return self
-
-    def __exit__(self, *exc):
-        with _targets_lock:
-            wanted = _targets.get(self.ident)
-            if wanted is not None:
-                wanted[self.exc_type] -= 1
-                if not +wanted:
-                    del _targets[self.ident]
+    return any(t.resisting(discarded_in) for t in entries)
 
 
 _hook_lock = threading.Lock()
@@ -133,11 +148,6 @@ def _install_hooks():
 
         excepthook._ipy_threadkill = True
         threading.excepthook = excepthook
-
-
-def _in_user_code(frame):
-    """Whether the thread still runs its own code (not threading's shutdown path)."""
-    return any(f.f_code.co_filename not in _FINAL_FILES for f in _blocking.frames_of(frame))
 
 
 def _interrupt_signal():
@@ -179,10 +189,11 @@ class Ladder:
     GRACE_FOR_CHILDREN = 0.5     # seconds between SIGTERM and SIGKILL
     UNREACHABLE_AFTER = 0.25     # a state no gentle rung can end, seen this long: give up
 
-    def __init__(self, victim, exc_type, finished=None):
+    def __init__(self, victim, exc_type, finished=None, boundary=None):
         self.victim = victim
         self.exc_type = exc_type
         self.finished = finished or victim.gone
+        self.target = _Target(victim.ident, exc_type, boundary)
         self.rung = Rung.EXCEPTION
         self.blocked_in = None
         self.children = {}           # pid -> "pid command" for every child we signalled
@@ -196,7 +207,7 @@ class Ladder:
         _install_hooks()
         start = time.monotonic()
         deadline = start + timeout
-        with _Target(victim.ident, self.exc_type):
+        with self.target:
             _native.raise_in_thread(victim.ident, self.exc_type)
             delay = 20e-6
             while not self.finished():
@@ -223,8 +234,8 @@ class Ladder:
         if isinstance(handling, self.exc_type):
             return None                       # cleanup is running: let it finish
         if not pending:
-            if not _in_user_code(frame):
-                return None                   # finishing on threading's own path
+            if not self.target.resisting(frame):
+                return None                   # past what we came to end: leave it
             _native.raise_in_thread(ident, self.exc_type)   # it swallowed the last one
         blocking = _blocking.analyze(ident, self.victim.native_id, frame, frames,
                                      _interrupt_signal())
