@@ -175,6 +175,16 @@ def kill(target, *, timeout=2.0, force=False):
     return Ladder(victim, ThreadKilled).run(timeout, force=force)
 
 
+def release():
+    """Give back what kills installed process-wide: the interrupt signal's handler.
+
+    Returns whether a handler was restored. Called when the IPython extension is
+    unloaded; the next kill that needs the signal installs it again.
+    """
+    releaser = getattr(_native, "release_signal", None)     # Linux only
+    return bool(releaser and releaser())
+
+
 def _force_available():
     return hasattr(_native, "force_cancel")
 
