@@ -1,0 +1,401 @@
+"""IPython magics: ``%threads`` shows the kernel's threads, ``%killthread`` ends one.
+
+    %load_ext ipy_threadkill
+    %threads                     # live table in Jupyter, text in a terminal
+    %killthread poller           # one line per thread: what happened
+
+A magic never prints a traceback: user mistakes, and anything the kill engine
+raises, become one line (a UsageError, or the line for that thread). Every
+target is resolved before anything is killed, so a bad one changes nothing.
+"""
+import fnmatch
+import importlib.util
+import math
+import re
+import shlex
+import sys
+import time
+
+from IPython.core.completer import SimpleCompletion, context_matcher
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import _kernel, engine
+from .errors import ThreadKillError
+from .snapshot import stack, threads
+
+_SORTS = ("cpu", "name", "age")
+_GLOB = re.compile(r"[*?[]")
+# CPU % needs two snapshots; the first %threads waits this long for the second.
+_CPU_WINDOW = 0.2
+# Column caps keep the text table readable in a notebook's output area.
+_WIDTHS = {"name": 28, "state": 40, "where": 44, "started by": 24}
+
+
+def _one_line(value):
+    """`value` as text that cannot break a table row or a message line."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _clip(text, width, keep_end=False):
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if keep_end else text[:width - 1] + "…"
+
+
+def _describe(info):
+    ident = info.ident if info.ident is not None else f"native {info.native_id}"
+    return f"'{_one_line(info.name)}' (ident {ident})"
+
+
+def _protection(info):
+    """Why `info` must never be killed (or even offered for it), or None."""
+    if info.kind == "foreign":
+        return info.kill_plan or "it runs no Python code"
+    return info.kernel_reason or _kernel.protected_reason(info.ident)
+
+
+class _Refusal(Exception):
+    """One bad target; the command reports every one and kills nothing."""
+
+
+@magics_class
+class ThreadMagics(Magics):
+    """See the threads in this kernel and kill a runaway one without a restart."""
+
+    @magic_arguments()
+    @argument("-a", "--all", action="store_true",
+              help="include the threads the kernel itself needs (never killable)")
+    @argument("--sort", choices=_SORTS, default="cpu",
+              help="cpu: busiest first (default); name: alphabetical; age: oldest first")
+    @argument("--text", action="store_true",
+              help="print a text table even where the live table could be shown")
+    @argument("--stack", metavar="TARGET",
+              help="print the full stack of one thread (ident, native id or name)")
+    @line_magic
+    def threads(self, line):
+        """Show every thread in this process: name, ident, state, CPU %, where
+        it is, and which cell started it. In Jupyter the table is live, with Kill
+        buttons; in a terminal (or with --text) it is printed once."""
+        args = _parse(self.threads, line)
+        try:
+            if args.stack is not None:
+                if args.all or args.text or args.sort != "cpu":
+                    raise UsageError("--stack shows one thread; it takes no other option")
+                print(stack(_resolve_one(args.stack, threads(include_kernel=True))))
+            elif args.text or not self._show_table(args):
+                print(_text_table(_sampled(), include_kernel=args.all, sort=args.sort))
+        except ThreadKillError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _show_table(self, args):
+        """Display the live table if this frontend can; return whether it did."""
+        if not _frontend_shows_widgets(self.shell):
+            return False
+        try:
+            from .widget import ThreadTable
+            table = ThreadTable(include_kernel=args.all, sort=args.sort)
+        except ImportError:
+            return False
+        except Exception as exc:       # a broken table must not cost the user the list
+            print(f"(live table unavailable: {_one_line(exc)}; showing text)")
+            return False
+        from IPython.display import display
+        display(table)
+        return True
+
+    @magic_arguments()
+    @argument("targets", nargs="*", metavar="TARGET",
+              help="ident, native id, thread name, or a name pattern such as 'worker-*'")
+    @argument("--force", action="store_true",
+              help="if a gentle kill fails, cancel the thread hard: its cleanup does "
+                   "not run and locks it holds stay held")
+    @argument("--timeout", type=float, default=2.0, metavar="SECONDS",
+              help="how long each thread gets to die (default 2)")
+    @argument("--cell", type=int, metavar="N",
+              help="every running thread that cell In[N] started")
+    @argument("--all", action="store_true",
+              help="every thread that is not the kernel's own")
+    @line_magic
+    def killthread(self, line):
+        """Kill threads, keeping the kernel and its variables. Prints one line per
+        thread. Every target is checked first: if any is unknown, ambiguous or
+        one the kernel needs, nothing is killed."""
+        args = _parse(self.killthread, line)
+        if not (math.isfinite(args.timeout) and args.timeout > 0):
+            raise UsageError(f"--timeout must be a positive number of seconds, "
+                             f"not {args.timeout:g}")
+        if args.all and (args.targets or args.cell is not None):
+            raise UsageError("--all already means every thread that is not the "
+                             "kernel's; give it no TARGET or --cell")
+        if not (args.all or args.targets or args.cell is not None):
+            raise UsageError("nothing to kill: give a TARGET, --cell N or --all "
+                             "(see %threads)")
+        try:
+            victims = _select(args, threads(include_kernel=True))
+        except ThreadKillError as exc:
+            raise UsageError(str(exc)) from None
+        if not victims:
+            print("no threads to kill: only the kernel's own are running")
+        for info in victims:
+            print(_kill_line(info, args.timeout, args.force))
+
+
+# Tab completion offers only what would be accepted, and abbreviations are off:
+# `--a` must not quietly mean `--all` on a command that kills.
+ThreadMagics.threads.parser.allow_abbrev = False
+ThreadMagics.killthread.parser.allow_abbrev = False
+
+
+def _parse(magic, line):
+    try:
+        return parse_argstring(magic, line)
+    except UsageError:
+        raise
+    except Exception as exc:         # e.g. an unclosed quote in the argument string
+        raise UsageError(f"cannot read the arguments: {_one_line(exc)}") from None
+
+
+def _kill_line(info, timeout, force):
+    """Kill one resolved thread; the line that says what happened."""
+    try:
+        return str(engine.kill(info, timeout=timeout, force=force))
+    except ThreadKillError as exc:
+        return str(exc)
+    except Exception as exc:          # a bug must still not hide the other results
+        return f"could not kill {_describe(info)}: {type(exc).__name__}: {_one_line(exc)}"
+
+
+# -- choosing threads ----------------------------------------------------------------
+
+def _select(args, infos):
+    """The threads `args` names, in the order given, each once. Raises UsageError
+    naming every bad target (nothing is killed then)."""
+    chosen, problems = {}, []
+    if args.all:
+        for info in infos:
+            if _protection(info) is None:
+                chosen.setdefault(info.identity, info)
+    if args.cell is not None:
+        try:
+            for info in _started_by_cell(args.cell, infos):
+                chosen.setdefault(info.identity, info)
+        except _Refusal as exc:
+            problems.append(str(exc))
+    for target in args.targets:
+        try:
+            for info in _resolve(target, infos):
+                chosen.setdefault(info.identity, info)
+        except _Refusal as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UsageError("; ".join(problems) + " — nothing was killed")
+    return list(chosen.values())
+
+
+def _started_by_cell(cell, infos):
+    if cell < 1:
+        raise _Refusal(f"--cell takes a cell number (In[N], N >= 1), not {cell}")
+    found = [i for i in infos if i.started_by_cell == cell and _protection(i) is None]
+    if not found:
+        raise _Refusal(f"no running thread was started by In[{cell}]")
+    return found
+
+
+def _lookup(target, infos):
+    """The threads TARGET names, the kernel's included, and whether it was a pattern.
+    A number is an ident, else a native id; then an exact name; then a pattern."""
+    text = target.strip()
+    number = _number(text)
+    if number is not None:
+        found = [i for i in infos if i.ident == number] or \
+                [i for i in infos if i.native_id == number]
+        if not found:
+            raise _Refusal(f"no running thread has ident or native id {number}")
+        return found, False
+    exact = [i for i in infos if i.name == text]
+    if len(exact) > 1:
+        listed = ", ".join(f"ident {i.ident} (started by {_one_line(i.started_by)})"
+                           for i in exact)
+        raise _Refusal(f"{len(exact)} threads are named '{_one_line(text)}': {listed}; "
+                       "name one by ident")
+    if exact:
+        return exact, False
+    if _GLOB.search(text):
+        found = [i for i in infos if fnmatch.fnmatchcase(i.name, text)]
+        if found:
+            return found, True
+        raise _Refusal(f"no running thread matches '{_one_line(text)}'")
+    raise _Refusal(f"no running thread is named '{_one_line(text)}' (see %threads)")
+
+
+def _resolve(target, infos):
+    """The threads one TARGET may kill. A name must be unique; a pattern matches
+    any number of threads, skipping the kernel's own rather than refusing."""
+    found, pattern = _lookup(target, infos)
+    if not pattern:
+        reason = _protection(found[0])
+        if reason is not None:
+            raise _Refusal(f"refusing to kill {_describe(found[0])}: {reason}")
+        return found
+    killable = [i for i in found if _protection(i) is None]
+    if not killable:
+        raise _Refusal(f"'{_one_line(target.strip())}' matches only threads the "
+                       "kernel needs")
+    return killable
+
+
+def _resolve_one(target, infos):
+    """One thread, any thread (the kernel's too: looking is harmless)."""
+    try:
+        found, pattern = _lookup(target, infos)
+    except _Refusal as exc:
+        raise UsageError(str(exc)) from None
+    if pattern and len(found) != 1:
+        raise UsageError(f"--stack shows one thread; '{_one_line(target.strip())}' "
+                         f"matches {len(found)}")
+    return found[0]
+
+
+def _number(text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+# -- the text table -------------------------------------------------------------------
+
+def _sampled():
+    """A snapshot with CPU % filled in: the very first one has nothing to compare to."""
+    infos = threads(include_kernel=True)
+    if infos and all(i.cpu_percent is None for i in infos):
+        time.sleep(_CPU_WINDOW)
+        infos = threads(include_kernel=True)
+    return infos
+
+
+def _sort_key(sort):
+    if sort == "name":
+        return lambda i: (i.name.casefold(), i.ident or 0)
+    if sort == "age":
+        return lambda i: (-(i.age or 0.0), i.name.casefold())
+    return lambda i: (-(i.cpu_percent if i.cpu_percent is not None else -1.0),
+                      i.name.casefold())
+
+
+def _text_table(infos, *, include_kernel=False, sort="cpu"):
+    """A plain, aligned table of `infos` and a line saying what was left out."""
+    kernel = [i for i in infos if _protection(i) is not None]
+    shown = infos if include_kernel else [i for i in infos if _protection(i) is None]
+    shown = sorted(shown, key=_sort_key(sort))
+    header = ("name", "ident", "state", "CPU %", "where", "started by")
+    rows = []
+    for info in shown:
+        name = _one_line(info.name) + (" [kernel]" if _protection(info) else "")
+        rows.append((
+            _clip(name, _WIDTHS["name"]),
+            str(info.ident) if info.ident is not None else f"native {info.native_id}",
+            _clip(_one_line(info.state), _WIDTHS["state"]),
+            f"{info.cpu_percent:.1f}" if info.cpu_percent is not None else "-",
+            _clip(_one_line(info.where or "-"), _WIDTHS["where"], keep_end=True),
+            _clip(_one_line(info.started_by or "-"), _WIDTHS["started by"], keep_end=True),
+        ))
+    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
+
+    def fmt(row):
+        cells = [cell.rjust(w) if c in (1, 3) else cell.ljust(w)
+                 for c, (cell, w) in enumerate(zip(row, widths))]
+        return "  ".join(cells).rstrip()
+
+    lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    if not rows:
+        lines.append("(no threads but the kernel's own)")
+    if not include_kernel and kernel:
+        lines.append(f"{len(kernel)} kernel thread{'s' if len(kernel) != 1 else ''} "
+                     "hidden (%threads --all shows them; they are never killed)")
+    return "\n".join(lines)
+
+
+# -- the frontend ----------------------------------------------------------------------
+
+def _frontend_shows_widgets(shell):
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    if zmqshell is None or not isinstance(shell, zmqshell.ZMQInteractiveShell):
+        return False
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
+# -- tab completion ---------------------------------------------------------------------
+
+_OPTIONS = {"killthread": ("--force", "--timeout", "--cell", "--all"),
+            "threads": ("--all", "--sort", "--text", "--stack")}
+_LINE = re.compile(r"\s*%?(killthread|threads)\s")
+
+
+def _current_word(text):
+    """The argument being typed at the end of `text`, and the one before it."""
+    words = re.findall(r"""(?:[^\s'"]+|'[^']*'?|"[^"]*"?)+""", text)
+    if not words or text[-1:].isspace():
+        return "", words[-1] if words else ""
+    return words[-1], words[-2] if len(words) > 1 else ""
+
+
+@context_matcher()
+def complete_thread_magics(context):
+    """Tab completion for %killthread (live threads and options) and %threads."""
+    line = context.text_until_cursor
+    match = _LINE.match(line)
+    if match is None:
+        return {"completions": [], "suppress": False}
+    magic = match.group(1)
+    word, previous = _current_word(line[match.end():])
+    if previous == "--sort":
+        candidates = _SORTS
+    elif previous == "--timeout":
+        candidates = ()
+    elif previous == "--cell":
+        candidates = sorted({str(i.started_by_cell) for i in threads()
+                             if i.started_by_cell is not None}, key=int)
+    elif word.startswith("-") or (magic == "threads" and previous != "--stack"):
+        candidates = _OPTIONS[magic]
+    else:
+        include_kernel = magic == "threads"
+        infos = [i for i in threads(include_kernel=include_kernel)
+                 if include_kernel or _protection(i) is None]
+        candidates = [str(i.ident) for i in infos if i.ident is not None]
+        candidates += sorted({shlex.quote(i.name) for i in infos})
+    completions = [SimpleCompletion(c, type="thread") for c in candidates
+                   if c.startswith(word) or shlex.quote(c).startswith(word)]
+    return {"completions": completions, "matched_fragment": word,
+            "suppress": True, "ordered": True}
+
+
+# -- extension entry points --------------------------------------------------------------
+
+def load_ipython_extension(shell):
+    """Register %threads and %killthread and their tab completion (idempotent)."""
+    shell.register_magics(ThreadMagics)
+    matchers = shell.Completer.custom_matchers
+    if complete_thread_magics not in matchers:
+        matchers.append(complete_thread_magics)
+
+
+def unload_ipython_extension(shell):
+    """Stop everything the package runs and give back what it installed."""
+    widget = sys.modules.get(f"{__package__}.widget")
+    if widget is not None:
+        widget.close_all()
+    engine.release()
+    matchers = shell.Completer.custom_matchers
+    while complete_thread_magics in matchers:
+        matchers.remove(complete_thread_magics)
+    line_magics = shell.magics_manager.magics["line"]
+    for name in ("threads", "killthread"):
+        if isinstance(getattr(line_magics.get(name), "__self__", None), ThreadMagics):
+            del line_magics[name]
+    shell.magics_manager.registry.pop(ThreadMagics.__name__, None)

@@ -1,0 +1,127 @@
+"""The user's story in a real kernel: runaway threads are killed with the magics and
+everything else survives — variables, the kernel's own threads, Interrupt, the pid."""
+import importlib.util
+
+import psutil
+import pytest
+
+from tests import wait_until
+from tests.kernel import Kernel
+
+RUNAWAYS = """
+import os, socket, subprocess, sys, threading, time
+
+data = {"answer": 42, "rows": list(range(1000))}
+pair = socket.socketpair()
+
+def spin():
+    while True:
+        pass
+
+def read():
+    pair[0].recv(1)
+
+def wait_for_child():
+    subprocess.run(["sleep", "600"])
+
+runaways = [threading.Thread(target=f, name=n, daemon=True)
+            for f, n in ((spin, "spinner"), (read, "reader"), (wait_for_child, "child-waiter"))]
+for t in runaways:
+    t.start()
+print(os.getpid())
+"""
+
+
+def _no_traceback(result):
+    assert "Traceback" not in result.stdout + result.stderr, str(result)
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    with Kernel() as kernel:
+        yield kernel
+
+
+@pytest.fixture(scope="module")
+def story(kernel):
+    """Start the runaways; return the kernel pid and the child process's pid."""
+    result = kernel.execute(RUNAWAYS)
+    assert result.ok, str(result)
+    pid = int(result.stdout)
+    process = psutil.Process(pid)
+
+    def sleep_child():
+        return [c for c in process.children() if c.name() == "sleep"]
+
+    wait_until(lambda: sleep_child(), timeout=30, what="the child process to start")
+    result = kernel.execute("%load_ext ipy_threadkill")
+    assert result.ok, str(result)
+    return pid, sleep_child()[0]
+
+
+def test_threads_text_lists_the_runaways(kernel, story):
+    result = kernel.execute("%threads --text")
+    assert result.ok, str(result)
+    _no_traceback(result)
+    for name in ("spinner", "reader", "child-waiter"):
+        assert name in result.stdout
+    assert "MainThread" not in result.stdout      # the kernel's own: hidden
+
+
+def test_threads_shows_the_live_table_or_text(kernel, story):
+    result = kernel.execute("%threads")
+    assert result.ok, str(result)
+    _no_traceback(result)
+    if importlib.util.find_spec("ipy_threadkill.widget") is not None:
+        assert any("application/vnd.jupyter.widget-view+json" in out["data"]
+                   for out in result.outputs), str(result)
+    else:
+        assert "spinner" in result.stdout
+
+
+def test_completion_offers_live_threads(kernel, story):
+    assert "spinner" in kernel.complete("%killthread spi")
+
+
+def test_refusals_change_nothing(kernel, story):
+    for line in ("%killthread MainThread", "%killthread nosuch",
+                 "%killthread spinner nosuch", "%killthread --all spinner"):
+        result = kernel.execute(line)
+        # IPython shows a UsageError as one line on stderr, with no traceback.
+        assert result.status == "error" and result.stdout == "", str(result)
+        assert result.stderr.startswith("UsageError: "), str(result)
+        assert result.stderr.count("\n") == 1, str(result)
+    result = kernel.execute("print(all(t.is_alive() for t in runaways))")
+    assert result.stdout == "True\n", str(result)
+
+
+def test_kill_keeps_the_kernel_and_its_state(kernel, story):
+    pid, child = story
+    result = kernel.execute("%killthread spinner reader child-waiter")
+    assert result.ok, str(result)
+    _no_traceback(result)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("killed ") for line in lines), lines
+
+    result = kernel.execute("print([t.is_alive() for t in runaways], data['answer'], "
+                            "len(data['rows']), os.getpid())")
+    assert result.stdout.split() == ["[False,", "False,", "False]", "42", "1000", str(pid)]
+    wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+               timeout=10, what="the child process to be stopped")
+
+    # Nothing left to kill but the kernel's own threads, which --all must spare.
+    result = kernel.execute("%killthread --all")
+    assert result.ok and result.stdout.startswith("no threads to kill"), str(result)
+    assert kernel.execute("print(6 * 7)").stdout == "42\n"
+
+
+def test_interrupt_still_works_and_no_restart(kernel, story):
+    pid, _ = story
+    msg_id = kernel.start_execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+    kernel.wait_for_stdout(msg_id, "sleeping")
+    kernel.interrupt()
+    reply = kernel.wait_reply(msg_id, timeout=20)
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt", reply
+    result = kernel.execute("print(os.getpid(), data['answer'])")
+    assert result.stdout.split() == [str(pid), "42"], str(result)
+    assert kernel.is_alive()
