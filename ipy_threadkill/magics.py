@@ -8,11 +8,11 @@ A magic never prints a traceback: user mistakes, and anything the kill engine
 raises, become one line (a UsageError, or the line for that thread). Every
 target is resolved before anything is killed, so a bad one changes nothing.
 """
+import contextlib
 import fnmatch
 import importlib.util
 import math
 import re
-import shlex
 import sys
 import time
 
@@ -82,15 +82,13 @@ class ThreadMagics(Magics):
         it is, and which cell started it. In Jupyter the table is live, with Kill
         buttons; in a terminal (or with --text) it is printed once."""
         args = _parse(self.threads, line)
-        try:
+        with _one_line_errors():
             if args.stack is not None:
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
                 print(stack(_resolve_one(args.stack, threads(include_kernel=True))))
             elif args.text or not self._show_table(args):
                 print(_text_table(_sampled(), include_kernel=args.all, sort=args.sort))
-        except ThreadKillError as exc:
-            raise UsageError(str(exc)) from None
 
     def _show_table(self, args):
         """Display the live table if this frontend can; return whether it did."""
@@ -135,20 +133,37 @@ class ThreadMagics(Magics):
         if not (args.all or args.targets or args.cell is not None):
             raise UsageError("nothing to kill: give a TARGET, --cell N or --all "
                              "(see %threads)")
-        try:
+        with _one_line_errors():
             victims = _select(args, threads(include_kernel=True))
-        except ThreadKillError as exc:
-            raise UsageError(str(exc)) from None
-        if not victims:
-            print("no threads to kill: only the kernel's own are running")
-        for info in victims:
-            print(_kill_line(info, args.timeout, args.force))
+            if not victims:
+                print("no threads to kill: only the kernel's own are running")
+            for done, info in enumerate(victims):
+                try:
+                    print(_kill_line(info, args.timeout, args.force))
+                except KeyboardInterrupt:
+                    left = len(victims) - done - 1
+                    raise UsageError(f"interrupted while killing {_describe(info)}"
+                                     + (f"; {left} more left alone" if left else "")) from None
 
 
 # Tab completion offers only what would be accepted, and abbreviations are off:
 # `--a` must not quietly mean `--all` on a command that kills.
 ThreadMagics.threads.parser.allow_abbrev = False
 ThreadMagics.killthread.parser.allow_abbrev = False
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """Turn whatever escapes a magic into one line: the user never sees a traceback."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except ThreadKillError as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:
+        raise UsageError(f"{__package__} failed: {type(exc).__name__}: {_one_line(exc)} "
+                         "(please report this)") from None
 
 
 def _parse(magic, line):
@@ -206,10 +221,28 @@ def _started_by_cell(cell, infos):
     return found
 
 
+def _unquote(token):
+    """A TARGET as typed, without the quotes that hold a name with spaces together
+    (IPython splits magic arguments keeping quotes)."""
+    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
+        return token[1:-1]
+    return token
+
+
+def _quote(name):
+    """`name` as a TARGET that reads back as itself, or None if none can."""
+    if not re.search(r"\s", name) and name[:1] not in ("'", '"'):
+        return name
+    for quote in "'\"":
+        if quote not in name:
+            return quote + name + quote
+    return None
+
+
 def _lookup(target, infos):
     """The threads TARGET names, the kernel's included, and whether it was a pattern.
     A number is an ident, else a native id; then an exact name; then a pattern."""
-    text = target.strip()
+    text = target = _unquote(target)
     number = _number(text)
     if number is not None:
         found = [i for i in infos if i.ident == number] or \
@@ -244,7 +277,7 @@ def _resolve(target, infos):
         return found
     killable = [i for i in found if _protection(i) is None]
     if not killable:
-        raise _Refusal(f"'{_one_line(target.strip())}' matches only threads the "
+        raise _Refusal(f"'{_one_line(_unquote(target))}' matches only threads the "
                        "kernel needs")
     return killable
 
@@ -256,7 +289,7 @@ def _resolve_one(target, infos):
     except _Refusal as exc:
         raise UsageError(str(exc)) from None
     if pattern and len(found) != 1:
-        raise UsageError(f"--stack shows one thread; '{_one_line(target.strip())}' "
+        raise UsageError(f"--stack shows one thread; '{_one_line(_unquote(target))}' "
                          f"matches {len(found)}")
     return found[0]
 
@@ -296,9 +329,9 @@ def _text_table(infos, *, include_kernel=False, sort="cpu"):
     header = ("name", "ident", "state", "CPU %", "where", "started by")
     rows = []
     for info in shown:
-        name = _one_line(info.name) + (" [kernel]" if _protection(info) else "")
+        marker = " [kernel]" if _protection(info) else ""
         rows.append((
-            _clip(name, _WIDTHS["name"]),
+            _clip(_one_line(info.name), _WIDTHS["name"] - len(marker)) + marker,
             str(info.ident) if info.ident is not None else f"native {info.native_id}",
             _clip(_one_line(info.state), _WIDTHS["state"]),
             f"{info.cpu_percent:.1f}" if info.cpu_percent is not None else "-",
@@ -368,9 +401,9 @@ def complete_thread_magics(context):
         infos = [i for i in threads(include_kernel=include_kernel)
                  if include_kernel or _protection(i) is None]
         candidates = [str(i.ident) for i in infos if i.ident is not None]
-        candidates += sorted({shlex.quote(i.name) for i in infos})
+        candidates += sorted({_quote(i.name) for i in infos} - {None})
     completions = [SimpleCompletion(c, type="thread") for c in candidates
-                   if c.startswith(word) or shlex.quote(c).startswith(word)]
+                   if c.startswith(word)]
     return {"completions": completions, "matched_fragment": word,
             "suppress": True, "ordered": True}
 

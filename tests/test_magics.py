@@ -1,0 +1,386 @@
+"""%threads and %killthread in a real InteractiveShell.
+
+Tests in this process only look and refuse: the threads here are sentinels that
+must survive every one of them. Every test that kills runs its shell in a child
+interpreter with a deadline (run_json).
+"""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+from IPython.core.completer import provisionalcompleter
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import get_ipython
+from IPython.utils.io import capture_output
+
+from ipy_threadkill import _kernel
+from tests import python_env, run_json, wait_until
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "ipy_threadkill")
+    yield shell
+    shell.run_line_magic("unload_ext", "ipy_threadkill")
+
+
+@pytest.fixture(scope="module")
+def sentinels():
+    """Threads that no test in this process may kill: name -> Thread."""
+    stop = threading.Event()
+    names = ("sentinel-a", "sentinel-b", "twin", "twin", "my worker")
+    started = [threading.Thread(target=stop.wait, name=n, daemon=True) for n in names]
+    own = _kernel.mark_own(threading.Thread(target=stop.wait, name="own-refresher",
+                                            daemon=True))
+    for thread in started + [own]:
+        thread.start()
+    yield {t.name: t for t in started + [own]}
+    stop.set()
+    for thread in started + [own]:
+        thread.join(10)
+
+
+def _alive(sentinels):
+    return all(t.is_alive() for t in sentinels.values())
+
+
+def _magic(ip, name, line):
+    """Run a line magic; return (stdout, stderr) as the user would see them."""
+    with capture_output() as out:
+        ip.run_line_magic(name, line)
+    return out.stdout, out.stderr
+
+
+# -- help and parsing ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, options", [
+    ("killthread", ("--force", "--timeout", "--cell", "--all", "TARGET")),
+    ("threads", ("--all", "--sort", "--text", "--stack")),
+])
+def test_help_comes_from_magic_arguments(ip, name, options):
+    doc = ip.find_line_magic(name).__doc__
+    assert doc.startswith(f"::\n\n  %{name}")
+    for option in options:
+        assert option in doc
+    with capture_output() as out:
+        ip.run_cell(f"%{name}?")
+    assert f"%{name}" in out.stdout and "--all" in out.stdout
+
+
+BAD_KILLS = [
+    "",                                   # nothing named
+    "--force",                            # still nothing named
+    "nosuch",                             # unknown name
+    "123456789",                          # unknown ident
+    "0x7fffffff",                         # unknown, in hex
+    "MainThread",                         # the main thread runs the cells
+    "own-refresher",                      # the package's own thread
+    "twin",                               # ambiguous
+    "sentinel-a nosuch",                  # one bad target spoils the command
+    "'nomatch-*'",                        # a pattern that matches nothing
+    "'own-*'",                            # a pattern that matches only protected threads
+    "--all sentinel-a",                   # conflicting options
+    "--all --cell 1",
+    "--cell 0",
+    "--cell 99999",                       # no thread started by that cell
+    "--cell x",
+    "--timeout 0 sentinel-a",
+    "--timeout -1 sentinel-a",
+    "--timeout nan sentinel-a",
+    "--timeout inf sentinel-a",
+    "--timeout",
+    "--a",                                # no abbreviations on a command that kills
+    "--al sentinel-a",
+    "-h",
+    "--bogus sentinel-a",
+    "'unclosed",
+    '"sentinel-a',
+    " \t",
+]
+
+
+@pytest.mark.parametrize("line", BAD_KILLS)
+def test_bad_killthread_is_one_line_and_kills_nothing(ip, sentinels, line):
+    before = threading.active_count()
+    with pytest.raises(UsageError) as caught:
+        _magic(ip, "killthread", line)
+    message = str(caught.value)
+    assert message and "\n" not in message
+    assert _alive(sentinels) and threading.active_count() == before
+
+
+def test_ambiguous_name_lists_the_candidates(ip, sentinels):
+    with pytest.raises(UsageError) as caught:
+        _magic(ip, "killthread", "twin")
+    twins = [t for t in threading.enumerate() if t.name == "twin"]
+    assert all(str(t.ident) in str(caught.value) for t in twins)
+    assert "nothing was killed" in str(caught.value)
+
+
+def test_refusal_says_why(ip, sentinels):
+    with pytest.raises(UsageError, match="refusing to kill .MainThread."):
+        _magic(ip, "killthread", str(threading.main_thread().ident))
+    with pytest.raises(UsageError, match="refusing to kill .own-refresher."):
+        _magic(ip, "killthread", str(sentinels["own-refresher"].native_id))
+
+
+@pytest.mark.parametrize("line", BAD_KILLS[:12])
+def test_usage_errors_print_no_traceback(ip, sentinels, line):
+    with capture_output() as out:
+        ip.run_cell(f"%killthread {line}")
+    shown = out.stdout + out.stderr
+    assert "Traceback" not in shown and shown.count("UsageError") == 1, shown
+    assert _alive(sentinels)
+
+
+@pytest.mark.parametrize("line", [
+    "--sort", "--sort size", "--stack", "--stack nosuch", "--stack twin",
+    "--stack 'sentinel-*'", "--stack sentinel-a --all", "--text extra", "-x", "'",
+])
+def test_bad_threads_is_one_line(ip, sentinels, line):
+    with pytest.raises(UsageError) as caught:
+        _magic(ip, "threads", line)
+    assert "\n" not in str(caught.value)
+    assert _alive(sentinels)
+
+
+# -- the text table ----------------------------------------------------------------------
+
+def _columns(header):
+    return [m.start() for m in re.finditer(r"\S+(?: \S+)?", header)]
+
+
+def test_text_table_is_aligned(ip, sentinels):
+    stdout, _ = _magic(ip, "threads", "--text")
+    lines = stdout.splitlines()
+    header, rule, rows = lines[0], lines[1], [l for l in lines[2:] if "hidden" not in l]
+    assert header.split() == ["name", "ident", "state", "CPU", "%", "where", "started", "by"]
+    assert set(rule) <= {"-", " "}
+    # Every column starts where the rule's dashes do, in every row.
+    starts = [m.start() for m in re.finditer(r"-+", rule)]
+    for row in rows:
+        for start in starts[1:]:
+            assert row[start - 2:start] == "  " or len(row) <= start, (row, start)
+    for name in ("sentinel-a", "sentinel-b", "my worker"):
+        assert any(row.startswith(name) for row in rows)
+    idents = {str(t.ident) for t in sentinels.values()}
+    assert idents & set(" ".join(rows).split())
+
+
+def test_kernel_threads_hidden_unless_asked(ip, sentinels):
+    stdout, _ = _magic(ip, "threads", "--text")
+    assert "MainThread" not in stdout and "own-refresher" not in stdout
+    assert "hidden (%threads --all shows them" in stdout
+    stdout, _ = _magic(ip, "threads", "-a --text")
+    assert "MainThread [kernel]" in stdout and "own-refresher [kernel]" in stdout
+
+
+def test_sort_by_name(ip, sentinels):
+    stdout, _ = _magic(ip, "threads", "--text --sort name")
+    names = [line.split("  ")[0].strip() for line in stdout.splitlines()[2:]
+             if not line.endswith("they are never killed)")]
+    assert names == sorted(names, key=str.casefold)
+
+
+def test_terminal_shell_prints_text(ip, sentinels):
+    stdout, _ = _magic(ip, "threads", "")
+    assert stdout.startswith("name") and "sentinel-a" in stdout
+
+
+def test_stack_of_one_thread(ip, sentinels):
+    stdout, _ = _magic(ip, "threads", "--stack sentinel-b")
+    assert stdout.strip() and "Traceback" not in stdout
+    stdout, _ = _magic(ip, "threads", f"--stack {threading.main_thread().ident}")
+    assert stdout.strip()                 # looking at the kernel's threads is fine
+
+
+# -- completion ---------------------------------------------------------------------------
+
+def _complete(ip, text):
+    with provisionalcompleter():
+        return [c.text for c in ip.Completer.completions(text, len(text))]
+
+
+def test_completion_offers_live_names_and_idents(ip, sentinels):
+    assert set(_complete(ip, "%killthread sent")) == {"sentinel-a", "sentinel-b"}
+    ident = str(sentinels["sentinel-a"].ident)
+    assert ident in _complete(ip, f"%killthread {ident[:4]}")
+    assert "'my worker'" in _complete(ip, "%killthread 'my")
+    offered = _complete(ip, "%killthread ")
+    assert "sentinel-a" in offered and "MainThread" not in offered
+    assert "own-refresher" not in offered
+
+
+def test_completion_of_options(ip, sentinels):
+    assert set(_complete(ip, "%killthread --")) == {"--force", "--timeout", "--cell", "--all"}
+    assert _complete(ip, "%threads --sort ") == ["cpu", "name", "age"]
+    assert "MainThread" in _complete(ip, "%threads --stack Ma")
+
+
+def test_completion_leaves_other_lines_alone(ip, sentinels):
+    assert "sentinel-a" not in _complete(ip, "sent")
+    assert "sentinel-a" not in _complete(ip, "print(sent")
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def test_load_twice_unload_reload(ip):
+    import ipy_threadkill
+    ipy_threadkill.load_ipython_extension(ip)           # a second load is harmless
+    matchers = ip.Completer.custom_matchers
+    assert sum(getattr(m, "__name__", "") == "complete_thread_magics" for m in matchers) == 1
+    ip.run_line_magic("unload_ext", "ipy_threadkill")
+    assert ip.find_line_magic("killthread") is None and ip.find_line_magic("threads") is None
+    assert not any(getattr(m, "__name__", "") == "complete_thread_magics" for m in matchers)
+    ip.run_line_magic("load_ext", "ipy_threadkill")
+    assert ip.find_line_magic("killthread") is not None
+
+
+def test_extensions_config_loads_it(tmp_path):
+    profile = tmp_path / "profile_default"
+    profile.mkdir()
+    (profile / "ipython_config.py").write_text(
+        "c.InteractiveShellApp.extensions = ['ipy_threadkill']\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--HistoryManager.enabled=False",
+         "-c", "%threads --text"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=python_env(IPYTHONDIR=str(tmp_path), HOME=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].split()[:3] == ["name", "ident", "state"], proc.stdout
+
+
+# -- killing (each in a child interpreter) -------------------------------------------------
+
+SHELL = """
+import json, signal, threading, time
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.error import UsageError
+from IPython.utils.io import capture_output
+
+ip = InteractiveShell.instance()
+ip.run_line_magic("load_ext", "ipy_threadkill")
+stop = threading.Event()
+
+def start(name, target=stop.wait, *args):
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
+
+def spin():
+    while not stop.is_set():
+        pass
+
+def magic(name, line):
+    with capture_output() as out:
+        try:
+            ip.run_line_magic(name, line)
+        except UsageError as exc:
+            return "UsageError: " + str(exc)
+    return out.stdout + out.stderr
+"""
+
+
+def _run_shell(code, timeout=60):
+    return run_json(SHELL + textwrap.dedent(code), timeout=timeout)
+
+
+def test_kill_by_name_ident_native_id_and_pattern():
+    result = _run_shell("""
+        victims = [start("by-name"), start("by-ident", time.sleep, 600),
+                   start("by-native", spin), start("pool-1"), start("pool-2")]
+        bystander = start("bystander")
+        v = victims
+        out = magic("killthread", f"by-name {v[1].ident} {v[2].native_id} 'pool-*' by-name")
+        print(json.dumps({"out": out, "alive": [t.is_alive() for t in victims],
+                          "bystander": bystander.is_alive()}))
+    """)
+    lines = result["out"].splitlines()
+    assert len(lines) == 5, lines                       # by-name twice: killed once
+    assert all(line.startswith("killed '") and "cleanup ran" in line for line in lines), lines
+    assert result["alive"] == [False] * 5 and result["bystander"]
+
+
+def test_kill_everything_a_cell_started():
+    result = _run_shell("""
+        before = start("before")
+        ip.run_cell(store_history=True, raw_cell="import threading, time\\n"
+                    "t1 = threading.Thread(target=time.sleep, args=(600,), name='c1', daemon=True)\\n"
+                    "t2 = threading.Thread(target=time.sleep, args=(600,), name='c2', daemon=True)\\n"
+                    "t1.start(); t2.start()")
+        cell = ip.execution_count - 1
+        ip.run_cell(store_history=True, raw_cell="t3 = threading.Thread(target=time.sleep, args=(600,), name='c3', daemon=True)\\n"
+                    "t3.start()")
+        out = magic("killthread", f"--cell {cell}")
+        ns = ip.user_ns
+        print(json.dumps({"out": out, "cell": cell,
+                          "alive": [ns[n].is_alive() for n in ("t1", "t2", "t3")],
+                          "before": before.is_alive()}))
+    """)
+    lines = result["out"].splitlines()
+    assert len(lines) == 2 and all(line.startswith("killed '") for line in lines), result
+    assert result["alive"] == [False, False, True] and result["before"]
+
+
+def test_kill_all_spares_the_kernels_threads():
+    result = _run_shell("""
+        from ipy_threadkill import _kernel
+        victims = [start("a"), start("b", time.sleep, 600), start("c", spin)]
+        own = _kernel.mark_own(start("own"))
+        out = magic("killthread", "--all")
+        again = magic("killthread", "--all")
+        print(json.dumps({"out": out, "again": again, "own": own.is_alive(),
+                          "alive": [t.is_alive() for t in victims]}))
+    """)
+    assert len(result["out"].splitlines()) == 3, result
+    assert result["alive"] == [False] * 3 and result["own"]
+    assert result["again"].startswith("no threads to kill")
+
+
+def test_unkillable_thread_gets_one_line_and_others_still_die():
+    # A thread blocked acquiring a Lock held elsewhere: no gentle rung can reach it.
+    result = _run_shell("""
+        lock = threading.Lock()
+        lock.acquire()
+        stuck = start("stuck", lock.acquire)
+        other = start("other")
+        out = magic("killthread", "--timeout 1 stuck other")
+        forced = magic("killthread", "--force --timeout 1 stuck")
+        print(json.dumps({"out": out, "forced": forced, "other": other.is_alive()}))
+    """)
+    first, second = result["out"].splitlines()
+    assert first.startswith("could not kill 'stuck'") and "--force" in first, first
+    assert second.startswith("killed 'other'") and not result["other"]
+    forced = result["forced"].splitlines()
+    assert len(forced) == 1 and "Traceback" not in result["forced"], forced
+    assert forced[0].startswith(("killed 'stuck'", "could not kill", "forced kill")), forced
+
+
+def _caught_signals():
+    return """
+        def caught():
+            with open("/proc/self/status") as f:
+                line = next(l for l in f if l.startswith("SigCgt:"))
+            return int(line.split()[1], 16)
+    """
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and the interrupt rung")
+def test_unload_gives_the_signal_back():
+    result = _run_shell(_caught_signals() + """
+        sleeper = start("sleeper", time.sleep, 600)
+        out = magic("killthread", "sleeper")
+        from ipy_threadkill import _native
+        signum = _native.interrupt_signal()
+        held = bool(caught() & (1 << (signum - 1)))
+        ip.run_line_magic("unload_ext", "ipy_threadkill")
+        print(json.dumps({"out": out, "held": held,
+                          "released": not caught() & (1 << (signum - 1))}))
+    """)
+    assert "interrupted system call" in result["out"], result
+    assert result["held"] and result["released"]
