@@ -1,0 +1,211 @@
+"""Stop the task a pool thread is running, and keep the thread.
+
+A pool thread runs one task after another; each task is one call made by the
+pool inside a ``try`` that turns any exception into a failed task. Ending the
+*task* means raising TaskStopped inside that call only: the ladder unwinds the
+call (its ``finally`` blocks and ``with`` statements run), the pool records the
+failure, and the thread takes the next task. The exception must never be seen
+outside that call: a pool's own loop does not expect it, and a thread that
+died there would silently shrink the pool.
+
+So stop_task only acts where it knows the pool's runner: the function whose
+``try`` wraps the task call and catches BaseException. The frame that runner
+called is the *boundary* handed to the ladder; the task is over when that frame
+has left the thread's stack.
+"""
+import sys
+import threading
+from dataclasses import dataclass, fields
+
+from . import _blocking, _kernel, _native
+from ._identity import resolve
+from .engine import KillReport, Ladder, Rung, _format_seconds
+from .errors import KillTimeout, NoSuchThread, ProtectedThread, TaskStopped
+
+# (module, qualified name of the function whose try/except BaseException wraps a
+# task call, what runs there). Matched by code object, and a module is looked at
+# only if the program already imported it.
+RUNNERS = (
+    ("concurrent.futures.thread", "_WorkItem.run", "ThreadPoolExecutor task"),
+    ("distributed.worker", "_run_task_simple", "Dask task"),
+    ("distributed._concurrent_futures_thread", "_WorkItem.run", "Dask executor task"),
+    ("dask.local", "execute_task", "Dask task"),
+)
+
+
+class NoSuchTask(NoSuchThread):
+    """The thread runs no task a pool would report as failed (see tasks.RUNNERS)."""
+
+
+@dataclass(frozen=True)
+class TaskReport(KillReport):
+    """A KillReport for one task: `died` means the task ended, and the thread
+    is still alive when `thread_alive` is True."""
+
+    task: str = ""
+    thread_alive: bool = True
+
+    def __str__(self):
+        who = f"'{self.name}' (ident {self.ident})"
+        if not self.died:
+            return f"could not stop {self.task} in {who}: {self.blocked_in}"
+        how = f"{self.rung}" if self.rung is Rung.EXCEPTION else f"{self.rung}: {self.blocked_in}"
+        line = (f"stopped {self.task} in {who} in {_format_seconds(self.elapsed)} "
+                f"({how}), " + ("cleanup ran" if self.cleanup_ran else "cleanup did NOT run"))
+        line += "; the thread lives on" if self.thread_alive else "; the thread ended too"
+        if self.children_stopped:
+            line += "; stopped child " + ", ".join(self.children_stopped)
+        if self.notes:
+            line += "; " + "; ".join(self.notes)
+        return line
+
+
+def _runner_codes():
+    """{code object: description} for the runners whose module is imported."""
+    codes = {}
+    for module_name, qualname, what in RUNNERS:
+        obj = sys.modules.get(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            codes[code] = what
+    return codes
+
+
+def task_frame(frame):
+    """(frame, description) of the task the stack ending at `frame` runs, or
+    (None, None): the frame that the innermost known runner called."""
+    runners = _runner_codes()
+    called = None
+    for f in _blocking.frames_of(frame):
+        if f.f_code in runners:
+            # The runner's callee may be C code (a builtin, functools.partial):
+            # the first Python frame above the runner is then the task's.
+            return (called, _describe(called, runners[f.f_code])) if called else (None, None)
+        called = f
+    return None, None
+
+
+def _describe(frame, what):
+    code = frame.f_code
+    return f"{what} {code.co_name}()"
+
+
+class _ReturnGuard:
+    """Python 3.12+: make a queued TaskStopped fire as the task returns, not after.
+
+    From 3.12 a call from Python to a Python function is made without a C call,
+    and returning from it passes no check point: an exception queued while the
+    task returns (a task that swallowed TaskStopped re-arms it, then returns)
+    would fire at the caller's next check point, which in ThreadPoolExecutor is
+    the start of Future.set_result, outside the pool's try: the pool thread
+    dies and the future never ends (measured on 3.12 and 3.13). A PY_RETURN
+    monitoring callback on the task's code gives the task a last check point,
+    the callback's first instruction: a queued exception fires there and
+    propagates from the task's return into the pool's try. Other threads
+    returning from the same code only pay for an empty call, and only while a
+    stop runs. (3.9-3.11 check for exceptions right after the pool's call
+    returns: measured, no guard needed.)
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tool = None
+        self.users = {}             # code -> number of stops guarding it
+
+    def add(self, code):
+        """Guard returns from `code`; False if that is not possible here."""
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is None:
+            return False
+        with self.lock:
+            if self.tool is None and not self._claim_tool(monitoring):
+                return False
+            self.users[code] = self.users.get(code, 0) + 1
+            monitoring.set_local_events(self.tool, code, monitoring.events.PY_RETURN)
+        return True
+
+    def remove(self, code):
+        with self.lock:
+            self.users[code] -= 1
+            if not self.users[code]:
+                del self.users[code]
+                sys.monitoring.set_local_events(self.tool, code, 0)
+
+    def _claim_tool(self, monitoring):
+        # 0-2 and 5 are the ids named for debuggers, coverage, profilers and
+        # optimizers; 3 and 4 are free for everyone else. Kept once claimed.
+        for tool in (3, 4, 5):
+            if monitoring.get_tool(tool) is None:
+                monitoring.use_tool_id(tool, "ipy_threadkill")
+                monitoring.register_callback(tool, monitoring.events.PY_RETURN,
+                                             _check_point)
+                self.tool = tool
+                return True
+        return False
+
+
+def _check_point(code, offset, retval):
+    """The PY_RETURN callback: being called is the point (see _ReturnGuard)."""
+
+
+_guard = _ReturnGuard()
+
+
+def _on_stack(ident, boundary):
+    frame = sys._current_frames().get(ident)
+    return frame is not None and any(f is boundary for f in _blocking.frames_of(frame))
+
+
+def stop_task(target, *, timeout=2.0):
+    """End the task a pool thread is running, keep the thread; return a TaskReport.
+
+    `target` is what kill() takes (Thread, ThreadInfo, ident, native id, name).
+    TaskStopped is raised inside the task's call only and escalated through the
+    kill ladder until that call has unwound; the pool reports the task as failed
+    with it and the thread runs the next task. Raises NoSuchTask (a
+    NoSuchThread) if the thread runs no task of a known pool, NoSuchThread /
+    AmbiguousTarget / InvalidTarget / ProtectedThread like kill(), and
+    KillTimeout (with the report) if the task is still running after `timeout`
+    seconds; a failed stop leaves nothing pending. Pools known: ThreadPoolExecutor,
+    Dask's threaded scheduler and distributed workers.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    victim = resolve(target)
+    reason = _kernel.protected_reason(victim.ident, victim.thread)
+    if reason is not None:
+        raise ProtectedThread(f"refusing to stop a task in {victim.describe()}: {reason}")
+    frame = sys._current_frames().get(victim.ident)
+    boundary, task = task_frame(frame) if frame is not None else (None, None)
+    if boundary is None:
+        raise NoSuchTask(f"{victim.describe()} is not running a pool task (no "
+                         "ThreadPoolExecutor or Dask task on its stack); kill() ends "
+                         "the whole thread")
+
+    def finished():
+        return not _on_stack(victim.ident, boundary)
+
+    ladder = Ladder(victim, TaskStopped, finished=finished, boundary=boundary)
+    guarded = _guard.add(boundary.f_code)
+    try:
+        report = ladder.run(timeout)
+    except KillTimeout as exc:
+        report = _task_report(exc.report, task, victim)
+        raise KillTimeout(f"could not stop {task} in {victim.describe()}: still "
+                          f"{report.blocked_in} after {timeout:g} s; kill() with "
+                          "force=True can end the whole thread", report) from None
+    finally:
+        if guarded:
+            _guard.remove(boundary.f_code)
+        # Once the task is over, an exception still queued would fire in the
+        # pool's own loop: withdraw it (a no-op when none is pending).
+        if not victim.gone():
+            _native.raise_in_thread(victim.ident, None)
+    return _task_report(report, task, victim)
+
+
+def _task_report(report, task, victim):
+    values = {f.name: getattr(report, f.name) for f in fields(KillReport)}
+    return TaskReport(**values, task=task, thread_alive=not victim.gone())
