@@ -1,0 +1,584 @@
+/*
+ * ipy_threadkill._native, forced cancel: end a thread that no gentle rung can
+ * reach, and dispose of its thread state before anything can walk it.
+ *
+ *   force_cancel(ident, tid, nr, args, sp, pc, use_cancel, timeout) -> bool
+ *   force_signal()            the real-time signal force_cancel uses
+ *   lock_semaphore(lock)      3.9-3.12: address of the semaphore a Lock waits on
+ *   forget_thread_handle(handle, ident, unlink)
+ *                             3.13: take a dead thread off the exit-join list
+ *
+ * Whether a thread may be cancelled at all is decided in Python (_force.py):
+ * it must sit in a system call, without the GIL, outside CPython's own locking.
+ * Here the GIL is held from the last check to the disposal of the thread state,
+ * so no Python code anywhere sees the thread half dead.
+ *
+ * How the thread is ended:
+ *   - signal: a private real-time signal whose handler ends the thread with
+ *     pthread_exit() only after checking, register by register, that it
+ *     interrupted exactly the system call /proc showed (same checks as the
+ *     interrupt rung in _native.c). A call that completed meanwhile fails the
+ *     check and the thread goes on untouched.
+ *   - cancel: pthread_cancel(), for a thread that blocks every signal (glibc
+ *     never lets a thread block its cancellation signal). The thread must be in
+ *     a cancellable system call at that instant: it is checked in /proc just
+ *     before, with the GIL held, but a call that completes in those
+ *     microseconds leaves a cancel pending.
+ * Either way the thread unwinds like glibc's asynchronous cancellation: glibc's
+ * own cleanup (sem_wait's waiter count) runs, nothing of Python's does.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "_force.h"
+
+/* glibc: a thread's ident is its pthread_t, and cancellation unwinds. The GIL
+ * build only: the disposal relies on the GIL keeping every other thread out. */
+#if defined(__linux__) && defined(__GLIBC__) \
+    && (defined(__x86_64__) || defined(__aarch64__)) \
+    && !defined(Py_GIL_DISABLED) \
+    && PY_VERSION_HEX >= 0x03090000 && PY_VERSION_HEX < 0x030E0000
+#  define THREADKILL_HAVE_FORCE 1
+#endif
+
+#ifdef THREADKILL_HAVE_FORCE
+
+/* Where a thread state points into its thread's C stack. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  define FORCE_CURRENT_FRAME 1         /* 3.13: tstate->current_frame */
+#elif PY_VERSION_HEX >= 0x030B0000
+#  define FORCE_CFRAME_FRAMES 1         /* 3.11, 3.12: tstate->cframe->current_frame */
+#elif PY_VERSION_HEX >= 0x030A0000
+#  define FORCE_CFRAME_HEAP_FRAMES 1    /* 3.10: tstate->cframe, heap tstate->frame */
+#else
+#  define FORCE_HEAP_FRAMES 1           /* 3.9: heap tstate->frame */
+#endif  /* version */
+
+/* 3.11+: frames live in per-thread data-stack chunks that frame objects point into. */
+#if PY_VERSION_HEX >= 0x030B0000
+#  define FORCE_DATASTACK 1
+#endif  /* >= 3.11 */
+
+/* 3.9-3.12: a _thread.lock is {PyObject_HEAD; PyThread_type_lock} and the lock is
+ * a sem_t. 3.13 locks are PyMutex, whose waiters park on their own stacks. */
+#if PY_VERSION_HEX < 0x030D0000
+#  define FORCE_LOCK_SEMAPHORE 1
+#endif  /* < 3.13 */
+
+/* 3.13: interpreter exit joins every non-daemon thread's _ThreadHandle found on
+ * a list that only the thread itself leaves, under the runtime's HEAD_LOCK:
+ * reaching both takes the internal headers. */
+#if PY_VERSION_HEX >= 0x030D0000
+#  define FORCE_THREAD_HANDLES 1
+#endif  /* >= 3.13 */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifdef FORCE_THREAD_HANDLES
+#  ifndef Py_BUILD_CORE
+#    define Py_BUILD_CORE 1
+#  endif
+#  include "internal/pycore_llist.h"
+#  include "internal/pycore_runtime.h"
+#endif  /* FORCE_THREAD_HANDLES */
+
+#if defined(__x86_64__)
+#  define PC(uc) ((uc)->uc_mcontext.gregs[REG_RIP])
+#  define SP(uc) ((uc)->uc_mcontext.gregs[REG_RSP])
+#  define RET(uc) ((uc)->uc_mcontext.gregs[REG_RAX])
+#elif defined(__aarch64__)
+#  define PC(uc) ((uc)->uc_mcontext.pc)
+#  define SP(uc) ((uc)->uc_mcontext.sp)
+#  define RET(uc) ((uc)->uc_mcontext.regs[0])
+#endif  /* architecture */
+
+/* The blocked system call, as /proc/self/task/<tid>/syscall showed it. */
+typedef struct {
+    pid_t tid;
+    pid_t pid;
+    long nr;
+    unsigned long args[6];
+    unsigned long sp;
+    unsigned long pc;
+} force_call;
+
+enum { FORCE_IDLE, FORCE_ARMED, FORCE_FIRED };
+
+/* Written only while IDLE, by the killer, which holds the GIL throughout. */
+static force_call force_target;
+static atomic_int force_state = FORCE_IDLE;
+static int force_signum = 0;                /* 0 until first use */
+
+
+/* ---------------------------------------------------------------------------
+ * Ending the OS thread
+ */
+
+static int
+force_frame_matches(const ucontext_t *uc)
+{
+    const unsigned char *pc = (const unsigned char *)(uintptr_t)PC(uc);
+
+    if ((long)RET(uc) != -EINTR)
+        return 0;
+    if ((unsigned long)PC(uc) != force_target.pc || (unsigned long)SP(uc) != force_target.sp)
+        return 0;
+#if defined(__x86_64__)
+    if ((unsigned long)uc->uc_mcontext.gregs[REG_RDI] != force_target.args[0]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_RSI] != force_target.args[1]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_RDX] != force_target.args[2]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_R10] != force_target.args[3]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_R8] != force_target.args[4]
+        || (unsigned long)uc->uc_mcontext.gregs[REG_R9] != force_target.args[5])
+        return 0;
+    return pc[-2] == 0x0f && pc[-1] == 0x05;                 /* syscall */
+#elif defined(__aarch64__)
+    for (int i = 1; i < 6; i++) {
+        if ((unsigned long)uc->uc_mcontext.regs[i] != force_target.args[i])
+            return 0;
+    }
+    if ((long)uc->uc_mcontext.regs[8] != force_target.nr)
+        return 0;
+    return *(const uint32_t *)(pc - 4) == 0xd4000001u;       /* svc #0 */
+#endif  /* architecture */
+}
+
+/* Runs on the victim. Until the checks pass it touches only the request,
+ * atomics, the signal frame and errno. Once they pass, the thread is known to
+ * sit at the return of exactly the blocked call, with no GIL: it ends there by
+ * unwinding, as glibc's asynchronous cancellation would (the unwinder was
+ * loaded beforehand, see prime_unwinder). */
+static void
+force_handler(int signum, siginfo_t *info, void *context)
+{
+    int saved_errno = errno;
+    int expected = FORCE_ARMED;
+
+    (void)signum;
+    if (atomic_load(&force_state) == FORCE_ARMED
+        && info->si_code == SI_TKILL
+        && info->si_pid == force_target.pid
+        && (pid_t)syscall(SYS_gettid) == force_target.tid
+        && force_frame_matches((const ucontext_t *)context)
+        && atomic_compare_exchange_strong(&force_state, &expected, FORCE_FIRED))
+    {
+        pthread_exit(PTHREAD_CANCELED);
+    }
+    errno = saved_errno;
+}
+
+/* Take the first real-time signal from SIGRTMIN+2 that nobody handles; keep it.
+ * Returns 0, or -1 with an exception set. */
+static int
+force_install_handler(void)
+{
+    struct sigaction action, current;
+
+    if (force_signum != 0 && sigaction(force_signum, NULL, &current) == 0
+        && (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == force_handler)
+        return 0;
+    force_signum = 0;
+    memset(&action, 0, sizeof(action));
+    action.sa_sigaction = force_handler;
+    action.sa_flags = SA_SIGINFO | SA_ONSTACK;    /* no SA_RESTART: we need EINTR */
+    sigfillset(&action.sa_mask);
+
+    for (int signum = SIGRTMIN + 2; signum <= SIGRTMAX; signum++) {
+        if (sigaction(signum, NULL, &current) != 0)
+            continue;
+        if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL)
+            continue;
+        if (sigaction(signum, &action, NULL) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        force_signum = signum;
+        return 0;
+    }
+    PyErr_SetString(PyExc_OSError, "no free real-time signal");
+    return -1;
+}
+
+static void *
+exit_at_once(void *arg)
+{
+    pthread_exit(arg);
+}
+
+/* pthread_exit() loads libgcc_s with dlopen() on its first use, which must not
+ * happen in a signal handler: do it once here, in a throwaway thread.
+ * Returns 0, or -1 with an exception set. */
+static int
+prime_unwinder(void)
+{
+    static int primed = 0;
+    pthread_t thread;
+    int err;
+
+    if (primed)
+        return 0;
+    err = pthread_create(&thread, NULL, exit_at_once, NULL);
+    if (err == 0)
+        err = pthread_join(thread, NULL);
+    if (err != 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    primed = 1;
+    return 0;
+}
+
+static void
+force_sleep_us(long usec)
+{
+    struct timespec ts = {usec / 1000000, (usec % 1000000) * 1000};
+
+    nanosleep(&ts, NULL);
+}
+
+/* Wait up to `limit_us` for the OS thread to be gone. Returns whether it is. */
+static int
+wait_thread_gone(pid_t pid, pid_t tid, long limit_us)
+{
+    for (long waited = 0; ; waited += 20) {
+        if (syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH)
+            return 1;
+        if (waited >= limit_us)
+            return 0;
+        force_sleep_us(20);
+    }
+}
+
+/* Whether /proc shows `call` still blocked in the same system call, same
+ * arguments, stack pointer and return address. */
+static int
+still_blocked(const force_call *call)
+{
+    char path[64], text[512];
+    unsigned long fields[9];
+    char *cursor = text, *end;
+    ssize_t size;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)call->tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (size <= 0)
+        return 0;
+    text[size] = '\0';
+    for (int i = 0; i < 9; i++) {
+        fields[i] = strtoul(cursor, &end, i == 0 ? 10 : 16);
+        if (end == cursor)
+            return 0;
+        cursor = end;
+    }
+    return (long)fields[0] == call->nr && memcmp(&fields[1], call->args, sizeof(call->args)) == 0
+        && fields[7] == call->sp && fields[8] == call->pc;
+}
+
+/* Signal the thread; its handler ends it if it still sits in `call`.
+ * Returns 1 if the handler fired, 0 if not (nothing changed), -1 on error. */
+static int
+end_by_signal(const force_call *call, long limit_us)
+{
+    int expected = FORCE_ARMED, fired;
+
+    if (force_install_handler() < 0 || prime_unwinder() < 0)
+        return -1;
+    force_target = *call;
+    atomic_store(&force_state, FORCE_ARMED);
+    if (syscall(SYS_tgkill, call->pid, call->tid, force_signum) != 0) {
+        int send_errno = errno;
+
+        atomic_store(&force_state, FORCE_IDLE);
+        if (send_errno == ESRCH)
+            return 0;
+        errno = send_errno;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    for (long waited = 0; atomic_load(&force_state) != FORCE_FIRED && waited < limit_us;
+         waited += 20)
+        force_sleep_us(20);
+    fired = !atomic_compare_exchange_strong(&force_state, &expected, FORCE_IDLE);
+    atomic_store(&force_state, FORCE_IDLE);
+    return fired;
+}
+
+/* pthread_cancel the thread if /proc still shows it in `call`.
+ * Returns 1 if cancelled, 0 if it had moved on (nothing changed), -1 on error. */
+static int
+end_by_cancel(unsigned long ident, const force_call *call)
+{
+    int err;
+
+    if (prime_unwinder() < 0)
+        return -1;
+    if (!still_blocked(call))
+        return 0;
+    err = pthread_cancel((pthread_t)ident);
+    if (err != 0) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 1;
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Disposing of the dead thread's state
+ *
+ * The thread state stays in the interpreter's list after its thread is gone,
+ * pointing into the freed stack. Before anything can walk it (the GIL is still
+ * held), point it away from that stack, keep its frames where they are, and
+ * let CPython clear and delete it: PyThreadState_Clear and PyThreadState_Delete
+ * accept a thread state that is not the current one, unlink it under the
+ * runtime's lock, and (3.9-3.12) run on_delete, which releases the Thread's
+ * _tstate_lock. The frames and what they refer to are leaked on purpose:
+ * their owners died with the C stack, so no reference count can be trusted.
+ */
+
+static PyThreadState *
+force_find_tstate(unsigned long ident)
+{
+    PyThreadState *tstate = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+
+    for (; tstate != NULL; tstate = PyThreadState_Next(tstate)) {
+        if (tstate->thread_id == ident)
+            return tstate;
+    }
+    return NULL;
+}
+
+#if defined(FORCE_CURRENT_FRAME)
+static void
+forget_stack(PyThreadState *tstate)
+{
+    tstate->current_frame = NULL;           /* entry frames were on the C stack */
+}
+#elif defined(FORCE_CFRAME_FRAMES)
+static void
+forget_stack(PyThreadState *tstate)
+{
+    tstate->root_cframe.current_frame = NULL;
+    tstate->cframe = &tstate->root_cframe;  /* was a struct on the C stack */
+}
+#elif defined(FORCE_CFRAME_HEAP_FRAMES)
+static void
+forget_stack(PyThreadState *tstate)
+{
+    tstate->frame = NULL;                   /* borrowed: owned by the dead C stack */
+    tstate->root_cframe.previous = NULL;
+    tstate->cframe = &tstate->root_cframe;
+}
+#elif defined(FORCE_HEAP_FRAMES)
+static void
+forget_stack(PyThreadState *tstate)
+{
+    tstate->frame = NULL;                   /* borrowed: owned by the dead C stack */
+}
+#endif  /* version */
+
+#ifdef FORCE_DATASTACK
+/* Frame objects may point into the data stack: keep its chunks (a leak). */
+static void
+keep_datastack(PyThreadState *tstate)
+{
+    tstate->datastack_chunk = NULL;
+    tstate->datastack_top = NULL;
+    tstate->datastack_limit = NULL;
+}
+#else
+static void
+keep_datastack(PyThreadState *Py_UNUSED(tstate))
+{
+}
+#endif  /* FORCE_DATASTACK */
+
+static void
+dispose_thread_state(PyThreadState *tstate)
+{
+    forget_stack(tstate);
+    keep_datastack(tstate);
+    PyThreadState_Clear(tstate);
+    PyThreadState_Delete(tstate);
+}
+
+
+/* ---------------------------------------------------------------------------
+ * Python-facing functions
+ */
+
+/* force_cancel(ident, tid, nr, args, sp, pc, use_cancel, timeout) -> bool
+ * End thread `ident` (OS thread `tid`), blocked in system call `nr` as /proc
+ * described it, and dispose of its thread state; the GIL is held throughout.
+ * Returns True when the thread is gone, False if it was no longer blocked in
+ * that call (nothing was changed). ValueError if no thread state has `ident`;
+ * OSError if the thread was cancelled but did not exit within `timeout`. */
+static PyObject *
+force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long ident;
+    force_call call;
+    int use_cancel, ended;
+    double timeout;
+    long limit_us;
+    PyThreadState *tstate;
+
+    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkpd:force_cancel", &ident, &call.tid, &call.nr,
+                          &call.args[0], &call.args[1], &call.args[2], &call.args[3],
+                          &call.args[4], &call.args[5], &call.sp, &call.pc,
+                          &use_cancel, &timeout))
+        return NULL;
+    if (call.tid <= 0 || !(timeout > 0)) {
+        PyErr_SetString(PyExc_ValueError, "tid and timeout must be positive");
+        return NULL;
+    }
+    tstate = force_find_tstate(ident);
+    if (tstate == NULL || tstate == PyThreadState_Get()) {
+        PyErr_Format(PyExc_ValueError, "no other thread state with ident %lu", ident);
+        return NULL;
+    }
+    call.pid = getpid();
+    limit_us = (long)(timeout * 1e6);
+    ended = use_cancel ? end_by_cancel(ident, &call) : end_by_signal(&call, limit_us);
+    if (ended < 0)
+        return NULL;
+    if (ended == 0)
+        Py_RETURN_FALSE;
+    if (!wait_thread_gone(call.pid, call.tid, limit_us)) {
+        errno = ETIMEDOUT;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    dispose_thread_state(tstate);
+    Py_RETURN_TRUE;
+}
+
+/* The real-time signal force_cancel uses, chosen on first call. */
+static PyObject *
+force_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    if (force_install_handler() < 0)
+        return NULL;
+    return PyLong_FromLong(force_signum);
+}
+
+#ifdef FORCE_LOCK_SEMAPHORE
+typedef struct {
+    PyObject_HEAD
+    void *lock;                     /* PyThread_type_lock: a sem_t here */
+} force_lockobject;
+
+/* lock_semaphore(lock) -> int: the address of the sem_t a _thread.lock or
+ * _thread.RLock waits on, which is the futex address a waiter shows in /proc.
+ * TypeError for anything else. */
+static PyObject *
+force_lock_semaphore(PyObject *Py_UNUSED(module), PyObject *lock)
+{
+    const char *name = Py_TYPE(lock)->tp_name;
+
+    if (strcmp(name, "_thread.lock") != 0 && strcmp(name, "_thread.RLock") != 0) {
+        PyErr_Format(PyExc_TypeError, "expected a _thread.lock or _thread.RLock, not %.100s",
+                     name);
+        return NULL;
+    }
+    return PyLong_FromVoidPtr(((force_lockobject *)lock)->lock);
+}
+#endif  /* FORCE_LOCK_SEMAPHORE */
+
+#ifdef FORCE_THREAD_HANDLES
+/* The leading fields of 3.13's ThreadHandle (Modules/_threadmodule.c); the
+ * ident is compared with the Thread's before anything is written. */
+typedef struct {
+    struct llist_node node;
+    struct llist_node shutdown_node;
+    PyThread_ident_t ident;
+} force_thread_handle;
+
+typedef struct {
+    PyObject_HEAD
+    force_thread_handle *handle;
+} force_handle_object;
+
+/* forget_thread_handle(handle, ident, unlink) -> bool
+ * 3.13: whether the _ThreadHandle of thread `ident` is on the list interpreter
+ * exit joins (_thread._shutdown loops until the thread leaves it, which a
+ * cancelled thread never does); with `unlink`, take it off. ValueError if the
+ * handle does not look as expected (then nothing is written). */
+static PyObject *
+force_forget_thread_handle(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *obj;
+    unsigned long long ident;
+    int unlink, listed, consistent;
+    force_thread_handle *handle;
+    struct llist_node *node;
+
+    if (!PyArg_ParseTuple(args, "OKp:forget_thread_handle", &obj, &ident, &unlink))
+        return NULL;
+    if (strcmp(Py_TYPE(obj)->tp_name, "_thread._ThreadHandle") != 0) {
+        PyErr_Format(PyExc_TypeError, "expected a _thread._ThreadHandle, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    handle = ((force_handle_object *)obj)->handle;
+    if (handle == NULL || handle->ident != ident) {
+        PyErr_SetString(PyExc_ValueError, "unexpected _ThreadHandle layout");
+        return NULL;
+    }
+    node = &handle->shutdown_node;
+    PyMutex_Lock(&_PyRuntime.interpreters.mutex);   /* HEAD_LOCK; may let the GIL go */
+    listed = node->next != NULL;
+    consistent = !listed || (node->next->prev == node && node->prev->next == node);
+    if (listed && consistent && unlink)
+        llist_remove(node);
+    PyMutex_Unlock(&_PyRuntime.interpreters.mutex);
+    if (!consistent) {
+        PyErr_SetString(PyExc_ValueError, "unexpected _ThreadHandle layout");
+        return NULL;
+    }
+    return PyBool_FromLong(listed);
+}
+#endif  /* FORCE_THREAD_HANDLES */
+
+#endif  /* THREADKILL_HAVE_FORCE */
+
+PyMethodDef force_methods[] = {
+#ifdef THREADKILL_HAVE_FORCE
+    {"force_cancel", force_cancel, METH_VARARGS,
+     "force_cancel(ident, tid, nr, args, sp, pc, use_cancel, timeout) -> bool\n"
+     "End the thread blocked in system call nr (as /proc showed it) and dispose of\n"
+     "its thread state, holding the GIL throughout. False if it had moved on."},
+    {"force_signal", force_signal, METH_NOARGS,
+     "force_signal() -> int\nThe real-time signal force_cancel uses (chosen on first call)."},
+#ifdef FORCE_LOCK_SEMAPHORE
+    {"lock_semaphore", force_lock_semaphore, METH_O,
+     "lock_semaphore(lock) -> int\n"
+     "Address of the semaphore a _thread.lock/RLock waiter sleeps on (3.9-3.12)."},
+#endif  /* FORCE_LOCK_SEMAPHORE */
+#ifdef FORCE_THREAD_HANDLES
+    {"forget_thread_handle", force_forget_thread_handle, METH_VARARGS,
+     "forget_thread_handle(handle, ident, unlink) -> bool\n"
+     "3.13: whether a thread's _ThreadHandle is on the list interpreter exit joins;\n"
+     "with unlink, take it off (for a thread that was cancelled)."},
+#endif  /* FORCE_THREAD_HANDLES */
+#endif  /* THREADKILL_HAVE_FORCE */
+    {NULL, NULL, 0, NULL}
+};

@@ -1,0 +1,335 @@
+"""The forced cancel: the last rung, opt-in (kill(..., force=True)).
+
+For what no gentle rung can end: a thread waiting forever for a Lock another
+thread holds, or sitting in a foreign C call with every signal blocked. The
+thread is ended where it sits, in a system call, without the GIL; its Python
+cleanup (finally blocks, __exit__) does NOT run and locks it held stay held.
+
+A forced cancel is refused, with the reason, unless all of these hold:
+- the thread is blocked in a system call (Linux /proc), so it does not hold the
+  GIL and is not running CPython's code;
+- the call is one a cancel may end: sleeps, polls, reads, accept/connect, child
+  and signal waits; a futex only when it is the semaphore of a Lock found in
+  the thread's frames (3.9 to 3.12), never the GIL or CPython's own locks, and
+  never on 3.13, where a Lock waiter's queue entry lives on its own stack;
+- it does not read through a buffered file (whose internal lock it holds).
+
+The mechanism (_force.c) holds the GIL from its last check to the disposal of
+the dead thread's state; here threading's view is brought in line afterwards.
+"""
+import ctypes
+import io
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+
+from . import _blocking, _native, _proc
+from .errors import ForceRefused
+
+EXIT_TIMEOUT = 1.0          # seconds for a cancelled thread to leave the OS
+_SIGCANCEL = 32             # glibc's cancellation signal (SIGRTMIN - 2 == 32)
+
+_NAMES = {nr: name for name, nr in getattr(_native, "SYSCALLS", {}).items()}
+_CANCELLABLE = frozenset((
+    "clock_nanosleep", "nanosleep", "select", "pselect6", "poll", "ppoll",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "read", "readv", "pread64",
+    "recvfrom", "recvmsg", "accept", "accept4", "connect", "wait4", "waitid",
+    "pause", "rt_sigsuspend", "rt_sigtimedwait"))
+_READS = frozenset(("read", "readv", "pread64"))
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+def available():
+    """Whether this platform and interpreter have a forced cancel at all."""
+    return hasattr(_native, "force_cancel")
+
+
+def force_kill(ladder, blocking, start):
+    """End the ladder's victim by a forced cancel and return its KillReport.
+
+    Raises ForceRefused (nothing was done to the thread) when it is not safe.
+    """
+    victim = ladder.victim
+    if not available():
+        raise ForceRefused(f"refusing a forced kill of {victim.describe()}: "
+                           "no safe forced cancel on this platform")
+    if ladder.finished():
+        return ladder._report(True, time.monotonic() - start)
+    for attempt in range(3):
+        plan = _plan(victim)
+        ended = _cancel(victim, plan)
+        if ended:
+            break
+        if ladder.finished():           # it ended on its own meanwhile
+            return ladder._report(True, time.monotonic() - start)
+    else:
+        raise ForceRefused(f"refusing a forced kill of {victim.describe()}: it keeps "
+                           "leaving the system call it was blocked in; try again")
+    _forget_in_threading(victim)
+    ladder._stop_orphaned_children()
+    ladder.notes.extend(_notes(plan))
+    ladder.blocked_in = ladder.blocked_in or f"blocked in {plan.name}"
+    report = ladder._report(True, time.monotonic() - start, rung=_rung(),
+                            cleanup_ran=False)
+    return replace(report, held_locks=tuple(plan.held))
+
+
+def _rung():
+    from .engine import Rung             # engine imports this module lazily
+    return Rung.FORCED
+
+
+class _Plan:
+    """What was checked before a cancel: the call, how to end it, the locks."""
+
+    def __init__(self, syscall, name, use_cancel, waiting_for, held):
+        self.syscall, self.name, self.use_cancel = syscall, name, use_cancel
+        self.waiting_for, self.held = waiting_for, held
+
+
+def _refuse(victim, why):
+    return ForceRefused(f"refusing a forced kill of {victim.describe()}: {why}")
+
+
+def _plan(victim):
+    """Check that `victim` may be cancelled now; return a _Plan or raise ForceRefused."""
+    tid = victim.native_id
+    if tid is None:
+        raise _refuse(victim, "its OS thread id is unknown")
+    frames = sys._current_frames()
+    frame = frames.get(victim.ident)
+    if frame is None:
+        raise _refuse(victim, "it has no Python thread state any more")
+    stack = list(_blocking.frames_of(frame))
+    del frame, frames
+    sc = _proc.syscall(tid)
+    if sc is None:
+        raise _refuse(victim, "it is not blocked in a system call (it runs Python, "
+                      "waits for the GIL or runs C code): a cancel could land "
+                      "anywhere, even holding the GIL")
+    name = _NAMES.get(sc.nr, str(sc.nr))
+    waiting_for = _check_call(victim, name, sc, stack)
+    held = _held_locks(victim.ident, stack, waiting_for)
+    _check_handle(victim)
+    use_cancel = _signal_blocked(victim, tid, _native.force_signal())
+    if use_cancel:
+        _check_cancellable(victim, tid, name, sc)
+    return _Plan(sc, name, use_cancel, waiting_for, held)
+
+
+def _check_call(victim, name, sc, stack):
+    """Refuse a call a cancel must not end; return the Lock waited on, if any."""
+    if name == "futex":
+        return _lock_waited_on(victim, sc, stack)
+    if name not in _CANCELLABLE:
+        raise _refuse(victim, f"it is blocked in {name}, not a call a cancel is known "
+                      "to be safe in")
+    if name in _READS:
+        owner = _buffered_file(sc.args[0], stack)
+        if owner is not None:
+            raise _refuse(victim, f"it reads through {owner}, whose internal lock it "
+                          "holds: killing it would leave that file unusable")
+    return None
+
+
+def _lock_waited_on(victim, sc, stack):
+    semaphore_of = getattr(_native, "lock_semaphore", None)
+    if semaphore_of is None:
+        raise _refuse(victim, "it waits in CPython's parking lot (a Lock, Event or "
+                      "the GIL): the wait entry lives on its own stack and stays "
+                      "linked after a cancel, so other threads would later use "
+                      "freed memory")
+    for lock in _locks_in(stack):
+        if semaphore_of(lock) == sc.args[0]:
+            return lock
+    raise _refuse(victim, "it waits on a futex that is not a Lock found in its "
+                  "frames (the GIL, CPython's own locks or a C library's): "
+                  "cancelling it there is not safe")
+
+
+def _check_handle(victim):
+    """3.13: interpreter exit would join a killed non-daemon thread forever unless
+    its handle can be taken off the exit list: check that before killing."""
+    handle = getattr(victim.thread, "_handle", None)
+    if handle is None or not hasattr(handle, "_set_done"):
+        return
+    forget = getattr(_native, "forget_thread_handle", None)
+    try:
+        if forget is not None:
+            forget(handle, victim.ident, False)
+            return
+    except (TypeError, ValueError):
+        pass
+    if not victim.thread.daemon:
+        raise _refuse(victim, "interpreter exit would wait for it forever (its "
+                      "thread handle cannot be released on this Python)")
+
+
+def _signal_blocked(victim, tid, signum):
+    blocked = _proc.signal_blocked(tid, signum)
+    if blocked is None:
+        raise _refuse(victim, "its signal mask cannot be read")
+    return blocked
+
+
+def _check_cancellable(victim, tid, name, sc):
+    """A thread that blocks our signal gets pthread_cancel, which is immediate only
+    inside glibc's own wrapper of a cancellable call; anywhere else it would stay
+    pending and fire later, possibly while the thread waits for the GIL."""
+    if _proc.signal_blocked(tid, _SIGCANCEL):
+        raise _refuse(victim, "it blocks every signal, even glibc's cancellation "
+                      "signal: nothing can end it")
+    where = _libc_function(sc.pc)
+    if name == "futex":
+        return                            # sem_wait, proven by the Lock above
+    if where is None or where == "syscall":
+        raise _refuse(victim, f"it blocks every signal and its {name} was not issued "
+                      "by a C library function that can be cancelled")
+
+
+def _libc_function(pc):
+    """'libc' if pc lies in the C library's code, 'syscall' if inside syscall(3)."""
+    try:
+        libc = ctypes.CDLL(None)
+        start = ctypes.cast(libc.syscall, ctypes.c_void_p).value
+    except (OSError, AttributeError):
+        return None
+    if start is not None and 0 <= pc - start < 64:
+        return "syscall"
+    path = _mapping_of(pc)
+    return "libc" if path and os.path.basename(path).startswith("libc.so") else None
+
+
+def _mapping_of(address):
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split()
+                low, high = (int(x, 16) for x in fields[0].split("-"))
+                if low <= address < high:
+                    return fields[5] if len(fields) > 5 else ""
+    except OSError:
+        pass
+    return None
+
+
+def _frame_values(frame):
+    return [value for _, value in _named_values(frame)]
+
+
+def _locks_in(stack):
+    seen = []
+    for frame in stack:
+        for value in _frame_values(frame):
+            if isinstance(value, _LOCK_TYPES) and all(value is not s for s in seen):
+                seen.append(value)
+    return seen
+
+
+def _held_locks(ident, stack, waiting_for):
+    """Words for the locks the thread (probably) holds: RLocks it owns, and locked
+    Locks its frames refer to (a plain Lock does not know its owner). threading's
+    own frames and Thread._tstate_lock are left out."""
+    found, seen = [], [waiting_for]
+    for frame in stack:
+        if frame.f_code.co_filename == threading.__file__:
+            continue
+        for name, value in _named_values(frame):
+            if not isinstance(value, _LOCK_TYPES) or any(value is s for s in seen):
+                continue
+            seen.append(value)
+            if name.endswith("_tstate_lock"):
+                continue
+            text = _lock_words(value, ident, name, frame.f_code.co_name)
+            if text:
+                found.append(text)
+    return found
+
+
+def _named_values(frame):
+    try:
+        pairs = list(frame.f_locals.items())
+    except Exception:
+        return []
+    me = frame.f_locals.get("self")
+    if me is not None:
+        try:
+            pairs += [(f"self.{k}", v) for k, v in vars(me).items()]
+        except TypeError:
+            pass
+    return pairs
+
+
+def _lock_words(lock, ident, name, function):
+    text = repr(lock)
+    label = f"'{name}'"
+    if "RLock" in type(lock).__name__:
+        if f"owner={ident} " in text:
+            return f"RLock {label} in {function}()"
+        return None
+    if "unlocked" in text or "locked" not in text:
+        return None
+    return f"Lock {label} in {function}() (locked, probably by it)"
+
+
+def _buffered_file(fd, stack):
+    """A buffered/text file object on fd `fd` among stdio and the frames, or None."""
+    candidates = [sys.stdin, sys.stdout, sys.stderr, sys.__stdin__]
+    for frame in stack:
+        candidates += _frame_values(frame)
+    for obj in candidates:
+        if isinstance(obj, (io.BufferedIOBase, io.TextIOBase)):
+            try:
+                if obj.fileno() == fd:
+                    return f"a buffered file on fd {fd} ({getattr(obj, 'name', '?')})"
+            except (OSError, ValueError, AttributeError):
+                continue
+    return None
+
+
+def _cancel(victim, plan):
+    sc = plan.syscall
+    try:
+        return _native.force_cancel(victim.ident, victim.native_id, sc.nr, sc.args,
+                                    sc.sp, sc.pc, plan.use_cancel, EXIT_TIMEOUT)
+    except ValueError:
+        return False                       # its thread state is gone: it ended
+    except OSError as exc:
+        raise ForceRefused(f"forced kill of {victim.describe()} failed: the thread was "
+                           f"cancelled but has not exited ({exc}); its state was left "
+                           "alone") from exc
+
+
+def _forget_in_threading(victim):
+    """Make threading agree the thread is over: is_alive(), join(), enumerate()."""
+    thread = victim.thread
+    with threading._active_limbo_lock:
+        threading._active.pop(victim.ident, None)
+    if thread is None:
+        return
+    handle = getattr(thread, "_handle", None)
+    if handle is not None and hasattr(handle, "_set_done"):         # 3.13+
+        forget = getattr(_native, "forget_thread_handle", None)
+        if forget is not None:
+            forget(handle, victim.ident, True)
+        if not handle.is_done():
+            handle._set_done()
+    else:
+        # 3.9-3.12: deleting the thread state released _tstate_lock; this
+        # notices it and marks the Thread stopped.
+        thread.is_alive()
+
+
+def _notes(plan):
+    notes = [f"forced: its finally blocks and __exit__ did NOT run ({plan.name} "
+             "ended by a cancel)"]
+    if plan.waiting_for is not None:
+        notes.append("it was waiting for a Lock, which it did not hold")
+    if plan.held:
+        notes.append("locks that stay held: " + ", ".join(plan.held))
+    else:
+        notes.append("no lock held by it was found in its frames; C-level locks "
+                     "(e.g. of a C library it called) cannot be seen")
+    return notes
