@@ -15,7 +15,7 @@ setup(
     ext_modules=[
         Extension(
             "ipy_threadkill._native",
-            sources=["ipy_threadkill/_native.c"],
+            sources=["ipy_threadkill/_native.c", "ipy_threadkill/_force.c"],
             extra_compile_args=["-Wall", "-Wextra", "-std=gnu11"]
             + (["-Werror"] if strict else []),
         )

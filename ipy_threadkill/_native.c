@@ -17,6 +17,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_force.h"
+
 #if PY_VERSION_HEX < 0x030A0000
 static inline PyObject *
 Py_NewRef(PyObject *obj)                    /* added in 3.10 */
@@ -507,6 +509,8 @@ static PyMethodDef native_methods[] = {
 static int
 native_exec(PyObject *module)
 {
+    if (PyModule_AddFunctions(module, force_methods) < 0)
+        return -1;
 #ifdef THREADKILL_HAVE_INTERRUPT
     if (add_syscall_numbers(module) < 0)
         return -1;
