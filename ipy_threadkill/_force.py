@@ -249,16 +249,21 @@ def _held_locks(ident, stack, waiting_for):
 
 
 def _named_values(frame):
+    """(name, value) of a frame's locals, its self's attributes and the globals
+    its code names: where the objects it works with are found."""
     try:
-        pairs = list(frame.f_locals.items())
-    except Exception:
+        local = dict(frame.f_locals)
+    except Exception:                    # a frame changing under us
         return []
-    me = frame.f_locals.get("self")
+    pairs = list(local.items())
+    me = local.get("self")
     if me is not None:
         try:
             pairs += [(f"self.{k}", v) for k, v in vars(me).items()]
         except TypeError:
             pass
+    names = frame.f_code.co_names
+    pairs += [(k, v) for k, v in list(frame.f_globals.items()) if k in names]
     return pairs
 
 
@@ -323,8 +328,9 @@ def _forget_in_threading(victim):
 
 
 def _notes(plan):
+    how = "pthread_cancel" if plan.use_cancel else "a checked signal"
     notes = [f"forced: its finally blocks and __exit__ did NOT run ({plan.name} "
-             "ended by a cancel)"]
+             f"ended by {how})"]
     if plan.waiting_for is not None:
         notes.append("it was waiting for a Lock, which it did not hold")
     if plan.held:

@@ -1,0 +1,346 @@
+"""kill(force=True): the forced cancel (issue 4), on every CPython 3.9-3.13.
+
+Each case runs in a fresh interpreter with a deadline; the child prints one
+JSON document and must exit 0. `force(thread)` runs the forced rung alone (as
+kill(force=True) reaches it once the gentle ladder gives up), so that states a
+gentle rung would end (sleep, recv) exercise it too; kill(force=True) is used
+where no gentle rung can reach the thread (a Lock held elsewhere, every signal
+blocked).
+"""
+import sys
+
+import pytest
+
+from tests import run_json
+
+PY313 = sys.version_info >= (3, 13)
+
+PRELUDE = r'''
+import ctypes, faulthandler, gc, io, json, os, signal, socket, sys, tempfile, threading, time
+from ipy_threadkill import _force, _native, _proc, kill, ForceRefused, KillTimeout
+from ipy_threadkill._identity import resolve
+from ipy_threadkill.engine import Ladder
+from ipy_threadkill.errors import ThreadKilled
+
+NAMES = {nr: name for name, nr in _native.SYSCALLS.items()}
+finally_ran = []
+
+
+def blocked_in(thread, *names, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sc = _proc.syscall(thread.native_id)
+        if sc is not None and NAMES.get(sc.nr) in names:
+            return
+        time.sleep(0.001)
+    raise AssertionError(f"{thread.name} never blocked in {names}")
+
+
+def force(thread):
+    """The forced rung alone, on a thread the gentle ladder has not touched."""
+    return _force.force_kill(Ladder(resolve(thread), ThreadKilled), None, time.monotonic())
+
+
+def block_all_signals():
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+
+
+def start(target, daemon=True):
+    def run():
+        try:
+            target()
+        finally:
+            finally_ran.append(threading.current_thread().name)
+    thread = threading.Thread(target=run, daemon=daemon)
+    thread.start()
+    return thread
+
+
+def gone(thread):
+    joined = threading.Thread(target=thread.join)
+    joined.start()
+    joined.join(10)
+    return {"alive": thread.is_alive(), "joined": not joined.is_alive(),
+            "frames": thread.ident in sys._current_frames(),
+            "listed": thread in threading.enumerate(),
+            "count": threading.active_count(), "os_alive": _proc.alive(thread.native_id)}
+
+
+def summary(report):
+    return {"rung": str(report.rung), "died": report.died, "cleanup": report.cleanup_ran,
+            "notes": list(report.notes), "held": list(report.held_locks), "text": str(report)}
+
+
+def done(**result):
+    result["finally_ran"] = finally_ran
+    print(json.dumps(result))
+'''
+
+GONE = {"alive": False, "joined": True, "frames": False, "listed": False, "count": 1,
+        "os_alive": False}
+
+
+def run_case(body, timeout=60):
+    return run_json(PRELUDE + body, timeout=timeout)
+
+
+def assert_forced(result, how=None):
+    assert result["report"]["rung"] == "forced cancel", result
+    if how is not None:
+        assert f"ended by {how}" in result["report"]["text"], result
+    assert result["report"]["died"] and not result["report"]["cleanup"]
+    assert "did NOT run" in result["report"]["text"]
+    assert result["gone"] == GONE, result
+    assert result["victim_cleanup"] is False
+
+
+@pytest.fixture(autouse=True)
+def linux_only():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the forced cancel exists on Linux/glibc only")
+
+
+def test_lock_held_elsewhere():
+    result = run_case('''
+held = threading.Lock(); held.acquire()
+def waiter():
+    with held:
+        pass
+t = start(waiter)
+blocked_in(t, "futex")
+try:
+    report = kill(t, force=True, timeout=1.0)
+except ForceRefused as exc:
+    refused = str(exc)
+    alive = t.is_alive()
+    held.release(); t.join(10)
+    done(refused=refused, alive_when_refused=alive, joined=not t.is_alive())
+else:
+    # The lock stays consistent: still ours, and usable by the next waiter.
+    state, still_ours, cleanup = gone(t), held.locked(), t.name in finally_ran
+    other = start(waiter); blocked_in(other, "futex")
+    held.release(); other.join(10)
+    done(report=summary(report), gone=state, victim_cleanup=cleanup, still_ours=still_ours,
+         next_waiter_got_it=not other.is_alive())
+''')
+    if PY313:
+        assert "parking lot" in result["refused"]
+        assert result["alive_when_refused"] and result["joined"]
+        return
+    assert_forced(result, "a checked signal")
+    assert result["still_ours"] and result["next_waiter_got_it"]
+    assert any("waiting for a Lock" in note for note in result["report"]["notes"])
+
+
+@pytest.mark.parametrize("how", ["kill, all signals blocked", "forced rung alone"])
+def test_sleep(how):
+    result = run_case(f'''
+how = {how!r}
+def sleeper():
+    if how.startswith("kill"):
+        block_all_signals()
+    time.sleep(3600)
+t = start(sleeper, daemon=False)
+blocked_in(t, "clock_nanosleep", "nanosleep", "pselect6", "select")
+report = kill(t, force=True, timeout=1.0) if how.startswith("kill") else force(t)
+done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran)
+''')
+    assert_forced(result, "pthread_cancel" if how.startswith("kill") else "a checked signal")
+
+
+@pytest.mark.parametrize("how", ["kill, all signals blocked", "forced rung alone"])
+def test_recv(how):
+    result = run_case(f'''
+how = {how!r}
+a, b = socket.socketpair()
+def reader():
+    if how.startswith("kill"):
+        block_all_signals()
+    a.recv(10)
+t = start(reader)
+blocked_in(t, "recvfrom", "recvmsg", "read")
+report = kill(t, force=True, timeout=1.0) if how.startswith("kill") else force(t)
+b.sendall(b"still works"); a.settimeout(5)
+done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran,
+     after=a.recv(20).decode())
+''')
+    assert_forced(result, "pthread_cancel" if how.startswith("kill") else "a checked signal")
+    assert result["after"] == "still works"
+
+
+def test_event_wait():
+    result = run_case('''
+ev = threading.Event()
+t = start(ev.wait)
+blocked_in(t, "futex")
+gentle = kill(t, force=True, timeout=1.0)     # a wake-up ends it: no force needed
+t2 = start(ev.wait)
+blocked_in(t2, "futex")
+try:
+    forced = summary(force(t2))
+    state = gone(t2)
+except ForceRefused as exc:
+    forced, state = str(exc), None
+t3 = start(lambda: ev.wait(10))
+ev.set(); t3.join(10)
+done(gentle=summary(gentle), forced=forced, gone=state, set_works=not t3.is_alive())
+''')
+    assert result["gentle"]["rung"] == "wake-up" and result["gentle"]["cleanup"]
+    assert result["set_works"]
+    if PY313:
+        assert "parking lot" in result["forced"]
+    else:
+        assert result["forced"]["rung"] == "forced cancel"
+        assert result["gone"]["alive"] is False and result["gone"]["frames"] is False
+
+
+@pytest.mark.parametrize("call", ["read", "pause"])
+def test_foreign_call_with_every_signal_blocked(call):
+    result = run_case(f'''
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+def foreign():
+    full = ctypes.create_string_buffer(b"\\xff" * 128)      # a full sigset_t
+    libc.pthread_sigmask(0, full, None)                   # SIG_BLOCK, through libc
+    if {call!r} == "read":
+        libc.read(r, ctypes.create_string_buffer(1), 1)   # GIL released by ctypes
+    else:
+        libc.pause()
+t = start(foreign)
+blocked_in(t, {call!r}, "ppoll", "rt_sigsuspend")
+report = kill(t, force=True, timeout=1.0)
+done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran)
+''')
+    assert_forced(result, "pthread_cancel")
+
+
+def test_hundred_forced_kills_then_a_healthy_interpreter():
+    result = run_case('''
+hold = threading.Lock(); hold.acquire()
+a, b = socket.socketpair()
+def sleeper(): time.sleep(3600)
+def masked_sleeper(): block_all_signals(); time.sleep(3600)
+def reader(): a.recv(1)
+def waiter():
+    with hold:
+        pass
+SLEEPS = ("clock_nanosleep", "pselect6")
+kinds = [(sleeper, SLEEPS), (masked_sleeper, SLEEPS), (reader, ("recvfrom",))]
+if sys.version_info < (3, 13):
+    kinds.append((waiter, ("futex",)))
+rungs = set()
+start_time = time.monotonic()
+for i in range(100):
+    target, names = kinds[i % len(kinds)]
+    t = start(target, daemon=bool(i % 2))
+    blocked_in(t, *names)
+    rungs.add(str(force(t).rung))
+    assert not t.is_alive() and t.name not in finally_ran
+elapsed = time.monotonic() - start_time
+frames = sys._current_frames()
+with tempfile.TemporaryFile("w+") as dump:
+    faulthandler.dump_traceback(dump, all_threads=True)
+    dump.seek(0)
+    dumped = dump.read().count("Thread 0x")
+gc.collect()
+results = []
+workers = [threading.Thread(target=results.append, args=(i,)) for i in range(50)]
+for w in workers: w.start()
+for w in workers: w.join(10)
+done(rungs=sorted(rungs), frames=len(frames), dumped=dumped, workers=len(results),
+     count=threading.active_count(), seconds=elapsed)
+''', timeout=120)
+    assert result["rungs"] == ["forced cancel"]
+    assert result["frames"] == 1 and result["dumped"] == 0      # only the main thread
+    assert result["workers"] == 50 and result["count"] == 1
+
+
+def test_non_daemon_victim_does_not_hang_exit():
+    result = run_case('''
+def masked(): block_all_signals(); time.sleep(3600)
+victims = [start(masked, daemon=False), start(lambda: time.sleep(3600), daemon=False)]
+for v in victims:
+    blocked_in(v, "clock_nanosleep", "pselect6")
+reports = [summary(kill(victims[0], force=True, timeout=1.0)), summary(force(victims[1]))]
+done(rungs=[r["rung"] for r in reports])
+# the interpreter now exits normally: threading._shutdown must not wait for them
+''', timeout=30)
+    assert result["rungs"] == ["forced cancel", "forced cancel"]
+
+
+def test_fork_after_forced_kills():
+    result = run_case('''
+for i in range(5):
+    t = start(lambda: time.sleep(3600))
+    blocked_in(t, "clock_nanosleep", "pselect6")
+    force(t)
+pid = os.fork()
+if pid == 0:
+    try:
+        out = []
+        w = threading.Thread(target=out.append, args=(1,)); w.start(); w.join(5)
+        gc.collect()
+        ok = out == [1] and len(sys._current_frames()) == 1 and threading.active_count() == 1
+        faulthandler.dump_traceback(open(os.devnull, "w"), all_threads=True)
+    except BaseException:
+        ok = False
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+done(child_status=status)
+''')
+    assert result["child_status"] == 0
+
+
+def test_refused_while_running_python():
+    result = run_case('''
+stop = []
+def spin():
+    while not stop:
+        pass
+t = start(spin)
+time.sleep(0.05)
+refusals = []
+for _ in range(20):                          # running, or waiting for the GIL
+    try:
+        force(t)
+    except ForceRefused as exc:
+        refusals.append(str(exc))
+stop.append(1); t.join(10)
+done(refusals=len(refusals), sample=refusals[0], alive=t.is_alive())
+''')
+    assert result["refusals"] == 20 and not result["alive"]
+    assert "refusing a forced kill" in result["sample"]
+
+
+def test_refused_reading_a_buffered_file():
+    result = run_case('''
+r, w = os.pipe()
+stream = os.fdopen(r, "rb")
+t = start(lambda: stream.read(1))
+blocked_in(t, "read")
+try:
+    force(t)
+    refused = ""
+except ForceRefused as exc:
+    refused = str(exc)
+os.write(w, b"x"); t.join(10)
+done(refused=refused, alive=t.is_alive())
+''')
+    assert "buffered file" in result["refused"] and not result["alive"]
+
+
+def test_refused_without_platform_support():
+    result = run_case('''
+del _native.force_cancel
+ev = threading.Event()
+t = start(lambda: time.sleep(3600))
+blocked_in(t, "clock_nanosleep", "pselect6")
+try:
+    kill(t, force=True)
+    refused = ""
+except ForceRefused as exc:
+    refused = str(exc)
+done(refused=refused, available=_force.available(), alive=t.is_alive())
+''')
+    assert "not available" in result["refused"]
+    assert result["available"] is False and result["alive"] is True
