@@ -16,6 +16,7 @@ has left the thread's stack.
 import sys
 import threading
 from dataclasses import dataclass, fields
+from typing import Optional
 
 from . import _blocking, _kernel, _native
 from ._identity import resolve
@@ -73,23 +74,41 @@ def _runner_codes():
     return codes
 
 
-def task_frame(frame):
-    """(frame, description) of the task the stack ending at `frame` runs, or
-    (None, None): the frame that the innermost known runner called."""
+@dataclass(frozen=True)
+class Task:
+    """The call a pool thread is running as a task.
+
+    `frame` is the boundary: the frame the runner called, or the runner's own
+    frame when the task is C code (``pool.submit(time.sleep, 60)``); the task is
+    then over once the runner has moved past instruction `call_at`.
+    """
+
+    frame: object
+    call_at: Optional[int]
+    description: str
+
+    def running_in(self, ident):
+        """Whether thread `ident` is still running this task."""
+        top = sys._current_frames().get(ident)
+        for f in _blocking.frames_of(top):
+            if f is self.frame:
+                return self.call_at is None or f.f_lasti == self.call_at
+        return False
+
+
+def find_task(frame):
+    """The Task of the innermost known runner on the stack ending at `frame`, or None."""
     runners = _runner_codes()
     called = None
     for f in _blocking.frames_of(frame):
-        if f.f_code in runners:
-            # The runner's callee may be C code (a builtin, functools.partial):
-            # the first Python frame above the runner is then the task's.
-            return (called, _describe(called, runners[f.f_code])) if called else (None, None)
-        called = f
-    return None, None
-
-
-def _describe(frame, what):
-    code = frame.f_code
-    return f"{what} {code.co_name}()"
+        what = runners.get(f.f_code)
+        if what is None:
+            called = f
+        elif called is not None:
+            return Task(called, None, f"{what} {called.f_code.co_name}()")
+        else:
+            return Task(f, f.f_lasti, f"{what} (a C function)")
+    return None
 
 
 class _ReturnGuard:
@@ -153,11 +172,6 @@ def _check_point(code, offset, retval):
 _guard = _ReturnGuard()
 
 
-def _on_stack(ident, boundary):
-    frame = sys._current_frames().get(ident)
-    return frame is not None and any(f is boundary for f in _blocking.frames_of(frame))
-
-
 def stop_task(target, *, timeout=2.0):
     """End the task a pool thread is running, keep the thread; return a TaskReport.
 
@@ -177,28 +191,28 @@ def stop_task(target, *, timeout=2.0):
     reason = _kernel.protected_reason(victim.ident, victim.thread)
     if reason is not None:
         raise ProtectedThread(f"refusing to stop a task in {victim.describe()}: {reason}")
-    frame = sys._current_frames().get(victim.ident)
-    boundary, task = task_frame(frame) if frame is not None else (None, None)
-    if boundary is None:
+    task = find_task(sys._current_frames().get(victim.ident))
+    if task is None:
         raise NoSuchTask(f"{victim.describe()} is not running a pool task (no "
                          "ThreadPoolExecutor or Dask task on its stack); kill() ends "
                          "the whole thread")
 
     def finished():
-        return not _on_stack(victim.ident, boundary)
+        return not task.running_in(victim.ident)
 
-    ladder = Ladder(victim, TaskStopped, finished=finished, boundary=boundary)
-    guarded = _guard.add(boundary.f_code)
+    ladder = Ladder(victim, TaskStopped, finished=finished, boundary=task.frame)
+    # A C function cannot return past a check point: only Python tasks need it.
+    guarded = task.call_at is None and _guard.add(task.frame.f_code)
     try:
         report = ladder.run(timeout)
     except KillTimeout as exc:
         report = _task_report(exc.report, task, victim)
-        raise KillTimeout(f"could not stop {task} in {victim.describe()}: still "
-                          f"{report.blocked_in} after {timeout:g} s; kill() with "
+        raise KillTimeout(f"could not stop {task.description} in {victim.describe()}: "
+                          f"still {report.blocked_in} after {timeout:g} s; kill() with "
                           "force=True can end the whole thread", report) from None
     finally:
         if guarded:
-            _guard.remove(boundary.f_code)
+            _guard.remove(task.frame.f_code)
         # Once the task is over, an exception still queued would fire in the
         # pool's own loop: withdraw it (a no-op when none is pending).
         if not victim.gone():
@@ -208,4 +222,4 @@ def stop_task(target, *, timeout=2.0):
 
 def _task_report(report, task, victim):
     values = {f.name: getattr(report, f.name) for f in fields(KillReport)}
-    return TaskReport(**values, task=task, thread_alive=not victim.gone())
+    return TaskReport(**values, task=task.description, thread_alive=not victim.gone())
