@@ -20,6 +20,8 @@ import threading
 import time
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_bool import ToggleButtonStyle
+from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle
 from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
 from . import _kernel
@@ -49,13 +51,9 @@ def close_all():
 
 
 # Column widths, shared by the header and every row so that they line up.
-_COLUMNS = (("name", "160px"), ("ident", "130px"), ("state", "230px"),
-            ("CPU %", "130px"), ("where", "220px"), ("started by", "110px"),
+_COLUMNS = (("name", "160px"), ("ident / native id", "150px"), ("state", "230px"),
+            ("CPU %", "120px"), ("where", "220px"), ("started by", "90px"),
             ("age", "60px"))
-
-
-def _cell(width, **kwargs):
-    return widgets.Label(layout=widgets.Layout(width=width, overflow="hidden"), **kwargs)
 
 
 def _set(widget, **values):
@@ -70,10 +68,6 @@ def _set(widget, **values):
     with widget.hold_sync():
         for key, value in changed.items():
             setattr(widget, key, value)
-
-
-def _show(widget, visible):
-    _set(widget.layout, display=None if visible else "none")
 
 
 def _format_age(seconds):
@@ -92,6 +86,18 @@ def _format_age(seconds):
 def _cpu_bucket(percent):
     """CPU % as shown (and compared): whole percents, so jitter sends nothing."""
     return None if percent is None else int(round(percent))
+
+
+def _cpu_html(percent):
+    """A bar and a number in one widget: one message when the value changes."""
+    if percent is None:
+        return "<span style='color:#888'>–</span>"
+    color = "#d9534f" if percent >= 50 else "#5bc0de"
+    width = max(0, min(100, percent))
+    return (f"<div style='display:flex;align-items:center;gap:6px'>"
+            f"<div style='width:70px;height:10px;background:#e6e6e6;border-radius:2px'>"
+            f"<div style='width:{width}%;height:100%;background:{color};"
+            f"border-radius:2px'></div></div><span>{percent} %</span></div>")
 
 
 def _frontend_routing(data, default):
@@ -113,122 +119,173 @@ def _concurrent(widget):
     return widget
 
 
+class _Looks:
+    """Layouts and styles every row of one table shares (each is a widget model:
+    sharing them keeps a row at a dozen models instead of three dozen)."""
+
+    def __init__(self):
+        self.columns = {name: widgets.Layout(width=width, overflow="hidden")
+                        for name, width in _COLUMNS}
+        self.button = widgets.Layout(width="60px")
+        self.wide_button = widgets.Layout(width="auto")
+        self.box = widgets.Layout()
+        self.label = LabelStyle()
+        self.html = HTMLStyle()
+        self.buttons = widgets.ButtonStyle()
+        self.toggle = ToggleButtonStyle()
+
+    def cell(self, column):
+        return widgets.Label(layout=self.columns[column], style=self.label)
+
+    def make_button(self, description, wide=False, **kwargs):
+        return _concurrent(widgets.Button(
+            description=description, style=self.buttons,
+            layout=self.wide_button if wide else self.button, **kwargs))
+
+    def close(self):
+        for w in (*self.columns.values(), self.button, self.wide_button, self.box,
+                  self.label, self.html, self.buttons, self.toggle):
+            w.close()
+
+
 class _Row:
-    """One thread's widgets; `info` is the ThreadInfo the row currently shows."""
+    """One thread's widgets; `info` is the ThreadInfo the row currently shows.
+
+    The parts a row rarely needs (a message, the Force kill confirmation, the
+    stack) are created on first use and shown by adding them to the row."""
 
     def __init__(self, table, info):
+        looks = table._looks
         self.table = table
         self.info = info
         self.key = info.identity
         self.killing = False
+        self.message_text = ""
+        self.force_offered = False
+        self.confirming = False
         self.stack_text = None
-        widths = dict(_COLUMNS)
-        self.name = _cell(widths["name"])
-        self.ident = _cell(widths["ident"])
-        self.state = _cell(widths["state"])
-        self.cpu_bar = widgets.FloatProgress(min=0, max=100, value=0,
-                                             layout=widgets.Layout(width="80px"))
-        self.cpu_text = _cell("45px")
-        self.where = _cell(widths["where"])
-        self.started_by = _cell(widths["started by"])
-        self.age = _cell(widths["age"])
-        self.kill_button = _concurrent(widgets.Button(
-            description="Kill", button_style="danger", layout=widgets.Layout(width="60px")))
+        self.name = looks.cell("name")
+        self.ident = looks.cell("ident / native id")
+        self.state = looks.cell("state")
+        self.cpu = widgets.HTML(layout=looks.columns["CPU %"], style=looks.html)
+        self.where = looks.cell("where")
+        self.started_by = looks.cell("started by")
+        self.age = looks.cell("age")
+        self.kill_button = looks.make_button("Kill", button_style="danger")
         self.kill_button.add_class("ipy-threadkill-kill")
         self.stack_toggle = _concurrent(widgets.ToggleButton(
             description="stack", value=False, tooltip="show this thread's stack",
-            layout=widgets.Layout(width="60px")))
-        self.message = widgets.HTML()
-        self.message.add_class("ipy-threadkill-row-message")
-        self.force_button = _concurrent(widgets.Button(
-            description="Force kill", button_style="warning",
-            layout=widgets.Layout(width="90px", display="none")))
-        self.force_button.add_class("ipy-threadkill-force")
-        self.confirm_text = widgets.HTML()
-        self.confirm_yes = _concurrent(widgets.Button(description="Yes, force kill",
-                                                      button_style="danger"))
-        self.confirm_yes.add_class("ipy-threadkill-confirm")
-        self.confirm_no = _concurrent(widgets.Button(description="Cancel"))
-        self.confirm = widgets.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
-                                    layout=widgets.Layout(display="none"))
-        self.details = widgets.HBox([self.message, self.force_button],
-                                    layout=widgets.Layout(display="none"))
-        self.stack = widgets.HTML(layout=widgets.Layout(display="none"))
-        self.stack.add_class("ipy-threadkill-stack")
-        self.line = widgets.HBox([self.name, self.ident, self.state,
-                                  widgets.HBox([self.cpu_bar, self.cpu_text],
-                                               layout=widgets.Layout(width=widths["CPU %"])),
+            layout=looks.button, style=looks.toggle))
+        self.line = widgets.HBox([self.name, self.ident, self.state, self.cpu,
                                   self.where, self.started_by, self.age,
-                                  self.kill_button, self.stack_toggle])
-        self.box = widgets.VBox([self.line, self.details, self.confirm, self.stack])
+                                  self.kill_button, self.stack_toggle], layout=looks.box)
+        self.box = widgets.VBox([self.line], layout=looks.box)
         self.box.add_class("ipy-threadkill-row")
+        self.extras = {}
         self.kill_button.on_click(lambda _: table._request_kill(self, force=False))
-        self.force_button.on_click(lambda _: self._ask_force())
-        self.confirm_yes.on_click(lambda _: table._request_kill(self, force=True))
-        self.confirm_no.on_click(lambda _: self._cancel_force())
         self.stack_toggle.observe(lambda _: table._wake.set(), names="value")
         self.update(info)
+
+    def _extra(self, name):
+        """The widget `name` of the row's rarely used parts, created on first use."""
+        if name not in self.extras:
+            looks, table = self.table._looks, self.table
+            if name == "message":
+                w = widgets.HTML(layout=looks.box, style=looks.html)
+                w.add_class("ipy-threadkill-row-message")
+            elif name == "force":
+                w = looks.make_button("Force kill", wide=True, button_style="warning")
+                w.add_class("ipy-threadkill-force")
+                w.on_click(lambda _: self._ask_force())
+            elif name == "confirm":
+                text = widgets.HTML(layout=looks.box, style=looks.html)
+                yes = looks.make_button("Yes, force kill", wide=True, button_style="danger")
+                yes.add_class("ipy-threadkill-confirm")
+                yes.on_click(lambda _: table._request_kill(self, force=True))
+                no = looks.make_button("Cancel", wide=True)
+                no.on_click(lambda _: self._cancel_force())
+                w = widgets.HBox([text, yes, no], layout=looks.box)
+            elif name == "details":
+                w = widgets.HBox([self._extra("message")], layout=looks.box)
+            else:
+                w = widgets.HTML(layout=looks.box, style=looks.html)
+                w.add_class("ipy-threadkill-stack")
+            self.extras[name] = w
+        return self.extras[name]
 
     def update(self, info):
         """Show `info`; only values that differ from what is shown are sent."""
         self.info = info
-        cpu = _cpu_bucket(info.cpu_percent)
         _set(self.name, value=info.name, tooltip=info.name)
-        _set(self.ident, value=f"{info.ident} / {info.native_id}",
-             tooltip="ident / native thread id")
+        _set(self.ident, value=f"{info.ident} / {info.native_id}")
         _set(self.state, value=info.state,
-             tooltip=f"{info.state} (kernel: {info.kernel_reason})" if info.kernel_reason
-             else info.state)
-        _set(self.cpu_bar, value=float(cpu or 0),
-             bar_style="danger" if (cpu or 0) >= 50 else "info")
-        _set(self.cpu_text, value="–" if cpu is None else f"{cpu} %")
+             tooltip=f"{info.state} (the kernel needs it: {info.kernel_reason})"
+             if info.kernel_reason else info.state)
+        _set(self.cpu, value=_cpu_html(_cpu_bucket(info.cpu_percent)))
         _set(self.where, value=info.where or "", tooltip=info.where or "")
         _set(self.started_by, value=info.started_by or "")
         _set(self.age, value=_format_age(info.age))
         _set(self.kill_button, disabled=self.killing or not info.killable,
              tooltip=(info.kill_plan if info.killable else
-                      f"not killable: {info.kernel_reason or 'the kernel needs it'}"))
-        self._update_stack()
-
-    def _update_stack(self):
-        expanded = self.stack_toggle.value
-        if expanded:
+                      f"not killable: {info.kernel_reason or info.kill_plan}"))
+        if self.stack_toggle.value:
             try:
-                text = stack(self.info)
+                text = stack(info)
             except ThreadKillError as exc:
                 text = str(exc)
             if text != self.stack_text:
                 self.stack_text = text
-                _set(self.stack, value=f"<pre style='margin:0 0 0 1em;font-size:85%'>"
-                                       f"{html.escape(text)}</pre>")
-        _show(self.stack, expanded)
+                _set(self._extra("stack"), value=(
+                    "<pre style='margin:0 0 4px 1em;font-size:85%;line-height:1.3'>"
+                    f"{html.escape(text)}</pre>"))
+        self._layout()
+
+    def _layout(self):
+        """The row's parts, in order: only those in use are shown."""
+        parts = [self.line]
+        if self.message_text:
+            details = self._extra("details")
+            wanted = (self._extra("message"),) + ((self._extra("force"),)
+                                                  if self.force_offered else ())
+            if details.children != wanted:
+                details.children = wanted
+            parts.append(details)
+        if self.confirming:
+            parts.append(self._extra("confirm"))
+        if self.stack_toggle.value:
+            parts.append(self._extra("stack"))
+        if self.box.children != tuple(parts):
+            self.box.children = parts
 
     def say(self, text, force_offered=False):
         """Show `text` under the row (why a kill failed); offer Force kill or not."""
-        _set(self.message, value=html.escape(text))
-        _show(self.details, bool(text))
-        _show(self.force_button, force_offered)
-        if not force_offered:
-            _show(self.confirm, False)
+        self.message_text, self.force_offered = text, force_offered
+        if text:
+            _set(self._extra("message"), value=html.escape(text))
+        self.confirming = self.confirming and force_offered
+        self._layout()
 
     def _ask_force(self):
         with self.table._lock:
-            _set(self.confirm_text, value=(
+            _set(self._extra("confirm").children[0], value=(
                 f"<b>Force kill '{html.escape(self.info.name)}'?</b> It is cancelled where "
                 "it stands: its <code>finally</code> blocks and <code>with</code> exits "
-                "will <b>not</b> run, and locks it holds stay held. "))
-            _show(self.confirm, True)
+                "will <b>not</b> run, and locks it holds stay held."))
+            self.confirming = True
+            self._layout()
 
     def _cancel_force(self):
         with self.table._lock:
-            _show(self.confirm, False)
+            self.confirming = False
+            self._layout()
 
     def close(self):
-        for w in (self.name, self.ident, self.state, self.cpu_bar, self.cpu_text,
-                  self.where, self.started_by, self.age, self.kill_button,
-                  self.stack_toggle, self.message, self.force_button, self.confirm_text,
-                  self.confirm_yes, self.confirm_no, self.confirm, self.details,
-                  self.stack, self.line.children[3], self.line, self.box):
+        extras = list(self.extras.values())
+        if "confirm" in self.extras:
+            extras += self.extras["confirm"].children
+        for w in (self.name, self.ident, self.state, self.cpu, self.where,
+                  self.started_by, self.age, self.kill_button, self.stack_toggle,
+                  *extras, self.line, self.box):
             w.close()
 
 
@@ -249,9 +306,10 @@ class ThreadTable(widgets.VBox):
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = False
-        self._rows = {}
-        self._snapshotter = Snapshotter()
         self._refresher = None
+        self._rows = {}
+        self._looks = _Looks()
+        self._snapshotter = Snapshotter()
         self._status = widgets.HTML()
         self._status.add_class("ipy-threadkill-status")
         self._summary = widgets.Label()
@@ -261,8 +319,8 @@ class ThreadTable(widgets.VBox):
         self._kernel_box = _concurrent(widgets.Checkbox(
             value=include_kernel, description="show kernel threads", indent=False))
         self._header = widgets.HBox(
-            [widgets.HTML(f"<b>{name}</b>", layout=widgets.Layout(width=width))
-             for name, width in _COLUMNS])
+            [widgets.HTML(f"<b>{name}</b>", layout=self._looks.columns[name],
+                          style=self._looks.html) for name, _ in _COLUMNS])
         self._body = widgets.VBox()
         super().__init__(
             [widgets.HBox([self._sort, self._kernel_box, self._summary]),
@@ -309,7 +367,8 @@ class ThreadTable(widgets.VBox):
 
     @observe("status")
     def _on_status(self, change):
-        _set(self._status, value=html.escape(change["new"]))
+        _set(self._status, value=f"<span style='font-family:monospace'>"
+                                 f"{html.escape(change['new'])}</span>")
 
     # -- refreshing ------------------------------------------------------------
 
@@ -458,5 +517,6 @@ class ThreadTable(widgets.VBox):
                       self._body, *self._header.children, self._header,
                       self.children[0]):
                 w.close()
+            self._looks.close()
         super().close()
 

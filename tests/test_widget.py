@@ -1,0 +1,254 @@
+"""The live table's kernel side: model, refresher and kills, without a browser.
+
+The widget is driven in a fresh interpreter (run_json, with a deadline): its
+refresh() is called or its refresher left to run, its traits inspected, and the
+messages it would send to a frontend counted at ipywidgets' one exit
+(Widget._send) plus every comm it opens. Then through real kernels: a click
+sent while a cell keeps the main thread busy, and the demo notebook run by nbclient.
+"""
+import json
+import os
+import sys
+import textwrap
+import time
+
+import pytest
+
+from . import ROOT, run_json
+
+pytest.importorskip("ipywidgets")
+
+# Counts what the table would send: state updates and newly opened widget comms.
+COUNTING = """
+import json, threading, time
+import ipywidgets
+from ipy_threadkill import widget as W
+from tests import wait_until
+sent = {"updates": 0, "opened": 0}
+_send, _open = ipywidgets.Widget._send, ipywidgets.Widget.open
+def counting_send(self, msg, buffers=None):
+    sent["updates"] += 1
+    return _send(self, msg, buffers)
+def counting_open(self):
+    sent["opened"] += 1
+    return _open(self)
+ipywidgets.Widget._send = counting_send
+ipywidgets.Widget.open = counting_open
+def row_named(table, name):
+    return next(r for r in table._rows.values() if r.info.name == name)
+# Run `job` in a thread the table hides, as its refresher is: the main thread
+# just waits meanwhile, so a refresh of an idle process finds nothing changed.
+def hidden(job):
+    from ipy_threadkill import _kernel
+    result = []
+    worker = _kernel.mark_own(threading.Thread(target=lambda: result.append(job())))
+    worker.start(); worker.join()
+    return result[0]
+def shown_names(table):
+    return [table._rows_by_box(b).info.name for b in table._body.children]
+"""
+
+
+def _run(code, **kwargs):
+    """Run `code` after the counting preamble in a fresh interpreter; its JSON."""
+    return run_json(COUNTING + textwrap.dedent(code), **kwargs)
+
+
+def test_rows_follow_threads_and_nothing_is_sent_when_nothing_changed():
+    out = _run("""
+    stop = threading.Event()
+    a = threading.Thread(target=stop.wait, name="idle-a", daemon=True); a.start()
+    table = W.ThreadTable(refresh_interval=None)
+    first = shown_names(table)
+    def settle_then_idle():
+        for _ in range(3):                # CPU % appears: the first real change
+            table.refresh()
+        sent.update(updates=0, opened=0)
+        for _ in range(5):
+            table.refresh()
+        return dict(sent)
+    idle = hidden(settle_then_idle)
+    b = threading.Thread(target=stop.wait, name="idle-b", daemon=True); b.start()
+    sent.update(updates=0, opened=0)
+    hidden(table.refresh)
+    added = dict(sent)
+    rows_before = len(table._rows)
+    stop.set(); a.join(5); b.join(5)
+    hidden(table.refresh)
+    after = shown_names(table)
+    table.close()
+    print(json.dumps(dict(first=first, idle=idle, added=added, rows_before=rows_before,
+                          after=after, status=table.status)))
+    """, timeout=60)
+    assert "idle-a" in out["first"] and "MainThread" in out["first"]
+    assert out["idle"] == {"updates": 0, "opened": 0}, out
+    assert out["added"]["opened"] > 0         # a new row: new widgets, nothing else rebuilt
+    assert out["rows_before"] == len(out["first"]) + 1
+    assert "idle-a" not in out["after"] and "idle-b" not in out["after"]
+
+
+def test_refresher_sends_nothing_while_idle_and_stops_on_close():
+    out = _run("""
+    from ipy_threadkill import _kernel
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, name="idle", daemon=True).start()
+    table = W.ThreadTable(refresh_interval=0.2)
+    refresher = table._refresher
+    own = _kernel.protected_reason(refresher.ident, refresher)
+    count = {"takes": 0}
+    settled, done = threading.Event(), threading.Event()
+    take = table._snapshotter.take
+    def counted_take(**kw):
+        result = take(**kw)
+        count["takes"] += 1
+        if count["takes"] == 3:           # CPU % of every thread is known
+            sent.update(updates=0, opened=0); settled.set()
+        elif count["takes"] == 3 + 8:
+            done.set()
+        return result
+    table._snapshotter.take = counted_take
+    assert done.wait(30)                  # the main thread waits: nothing changes
+    idle = dict(sent)
+    names = [t.name for t in threading.enumerate()]
+    second = W.ThreadTable(refresh_interval=0.2)
+    closed = W.close_all()
+    wait_until(lambda: not refresher.is_alive() and not second._refresher.is_alive(), 10,
+               what="refreshers to stop")
+    left = [t.name for t in threading.enumerate() if "refresher" in t.name]
+    print(json.dumps(dict(own=own, idle=idle, names=names, closed=closed, left=left,
+                          open=len(W._open_tables))))
+    """, timeout=60)
+    assert out["own"] == "it is ipy_threadkill's own thread"
+    assert out["idle"] == {"updates": 0, "opened": 0}, out
+    assert "ipy_threadkill-refresher" in out["names"]
+    assert out["closed"] == 2 and out["left"] == [] and out["open"] == 0
+
+
+def test_sort_and_kernel_toggle():
+    out = _run("""
+    stop = threading.Event()
+    def spin():
+        while not stop.is_set():
+            pass
+    threading.Thread(target=stop.wait, name="aaa-idle", daemon=True).start()
+    threading.Thread(target=spin, name="zzz-spin", daemon=True).start()
+    from ipy_threadkill import _kernel     # stands in for a kernel thread
+    _kernel.mark_own(threading.Thread(target=stop.wait, name="own", daemon=True)).start()
+    table = W.ThreadTable(refresh_interval=None)
+    wait_until(lambda: (table.refresh(), shown_names(table)[0] == "zzz-spin")[1], 20,
+               interval=0.05, what="the spinning thread to sort first by CPU")
+    table._sort.value = "name"            # as the frontend would set it
+    table.refresh()
+    by_name = shown_names(table)
+    plain = len(table._rows)
+    table._kernel_box.value = True
+    table.refresh()
+    with_kernel = [r.info for r in table._rows.values()]
+    kernel_rows = [(i.name, i.killable, table._rows[i.identity].kill_button.disabled)
+                   for i in with_kernel if i.kernel_reason]
+    stop.set()
+    table.close()
+    print(json.dumps(dict(by_name=by_name, sort=table.sort, plain=plain,
+                          with_kernel=len(with_kernel), kernel_rows=kernel_rows)))
+    """, timeout=60)
+    assert out["sort"] == "name"
+    names = [n for n in out["by_name"] if n in ("aaa-idle", "zzz-spin", "MainThread")]
+    assert names == sorted(names, key=str.lower)
+    assert out["with_kernel"] > out["plain"]
+    assert "own" in [name for name, _, _ in out["kernel_rows"]]
+    assert out["kernel_rows"] and all(not k and disabled for _, k, disabled in out["kernel_rows"])
+
+
+def test_kill_button_kills_what_the_row_shows():
+    out = _run("""
+    state = {"cleanup": False}
+    def runaway():
+        try:
+            while True:
+                pass
+        finally:
+            state["cleanup"] = True
+    t = threading.Thread(target=runaway, name="runaway", daemon=True); t.start()
+    table = W.ThreadTable(refresh_interval=None)
+    row = row_named(table, "runaway")
+    started = time.monotonic()
+    row.kill_button.click()
+    wait_until(lambda: table.status.startswith("killed"), 10, what="the kill to report")
+    elapsed = time.monotonic() - started
+    table.refresh()
+    print(json.dumps(dict(status=table.status, alive=t.is_alive(), cleanup=state["cleanup"],
+                          listed="runaway" in shown_names(table), elapsed=elapsed)))
+    table.close()
+    """, timeout=60)
+    assert out["status"].startswith("killed 'runaway'"), out
+    assert "cleanup ran" in out["status"]
+    assert out["alive"] is False and out["cleanup"] is True
+    assert out["listed"] is False
+
+
+def test_clicks_on_stale_or_kernel_rows_are_refused():
+    out = _run("""
+    done = threading.Event()
+    t = threading.Thread(target=done.wait, name="short-lived"); t.start()
+    table = W.ThreadTable(refresh_interval=None, include_kernel=True)
+    row = row_named(table, "short-lived")
+    done.set(); t.join(5)
+    # Possibly recycled ident: a new thread may now own it; the pinned identity tells.
+    again = threading.Event()
+    t2 = threading.Thread(target=again.wait, name="newcomer", daemon=True); t2.start()
+    row.kill_button.click()
+    wait_until(lambda: not row.killing and "killing" not in table.status, 10)
+    stale = table.status
+    main = row_named(table, "MainThread")
+    main.kill_button.click()              # disabled in the frontend; refused here too
+    kernel = table.status
+    table.refresh()
+    gone_row = row
+    table._request_kill(gone_row, force=False)
+    unlisted = table.status
+    print(json.dumps(dict(stale=stale, kernel=kernel, unlisted=unlisted,
+                          newcomer=t2.is_alive(), disabled=main.kill_button.disabled)))
+    again.set(); table.close()
+    """, timeout=60)
+    assert "has finished" in out["stale"], out
+    assert out["newcomer"] is True             # the recycled ident's new owner survived
+    assert out["kernel"].startswith("refusing to kill 'MainThread'") and out["disabled"]
+    assert "no longer listed" in out["unlisted"]
+
+
+def test_failed_kill_offers_force_behind_a_confirmation():
+    out = _run("""
+    held = threading.Lock(); held.acquire()
+    def stuck():
+        held.acquire()                        # no gentle rung reaches a plain Lock wait
+    t = threading.Thread(target=stuck, name="stuck", daemon=True); t.start()
+    wait_until(lambda: "lock" in (row_named(W.ThreadTable(refresh_interval=None), "stuck")
+                                  .info.state_kind), 10, interval=0.05)
+    W.close_all()
+    table = W.ThreadTable(refresh_interval=None)
+    row = row_named(table, "stuck")
+    row.kill_button.click()
+    wait_until(lambda: not row.killing, 20, what="the gentle kill to give up")
+    gentle = table.status
+    offered = row.extras["force"] in row.extras["details"].children
+    message = row.extras["message"].value
+    row.extras["force"].click()
+    confirm = row.extras["confirm"]
+    confirm_shown = confirm in row.box.children
+    warning = confirm.children[0].value
+    confirm.children[1].click()
+    wait_until(lambda: not row.killing and "killing" not in table.status, 20)
+    forced = table.status
+    print(json.dumps(dict(gentle=gentle, offered=offered, message=message,
+                          confirm_shown=confirm_shown, warning=warning, forced=forced,
+                          alive=t.is_alive())))
+    table.close()
+    """, timeout=90, allow_stderr=True)
+    assert out["gentle"].startswith("could not kill 'stuck'"), out
+    assert out["offered"] and "could not kill" in out["message"]
+    assert out["confirm_shown"] and "will <b>not</b> run" in out["warning"]
+    # Either the forced cancel ran (and said cleanup did not run) or it was refused
+    # with a reason; never the gentle message again.
+    assert out["forced"] != out["gentle"]
+    if out["forced"].startswith("killed"):
+        assert "cleanup did NOT run" in out["forced"] and out["alive"] is False
