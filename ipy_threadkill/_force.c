@@ -113,7 +113,7 @@ typedef struct {
     unsigned long pc;
 } force_call;
 
-enum { FORCE_IDLE, FORCE_ARMED, FORCE_FIRED };
+enum { FORCE_IDLE, FORCE_ARMED, FORCE_FIRED, FORCE_DECLINED };
 
 /* Written only while IDLE, by the killer, which holds the GIL throughout. */
 static force_call force_target;
@@ -169,11 +169,15 @@ force_handler(int signum, siginfo_t *info, void *context)
     if (atomic_load(&force_state) == FORCE_ARMED
         && info->si_code == SI_TKILL
         && info->si_pid == force_target.pid
-        && (pid_t)syscall(SYS_gettid) == force_target.tid
-        && force_frame_matches((const ucontext_t *)context)
-        && atomic_compare_exchange_strong(&force_state, &expected, FORCE_FIRED))
+        && (pid_t)syscall(SYS_gettid) == force_target.tid)
     {
-        pthread_exit(PTHREAD_CANCELED);
+        if (!force_frame_matches((const ucontext_t *)context)) {
+            /* It had left that call: tell the killer not to wait any longer. */
+            atomic_compare_exchange_strong(&force_state, &expected, FORCE_DECLINED);
+        }
+        else if (atomic_compare_exchange_strong(&force_state, &expected, FORCE_FIRED)) {
+            pthread_exit(PTHREAD_CANCELED);
+        }
     }
     errno = saved_errno;
 }
@@ -312,10 +316,13 @@ end_by_signal(const force_call *call, long limit_us)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    for (long waited = 0; atomic_load(&force_state) != FORCE_FIRED && waited < limit_us;
+    for (long waited = 0; atomic_load(&force_state) == FORCE_ARMED && waited < limit_us;
          waited += 20)
         force_sleep_us(20);
-    fired = !atomic_compare_exchange_strong(&force_state, &expected, FORCE_IDLE);
+    /* Disarm; if the handler won the race, it fired or declined. */
+    if (atomic_compare_exchange_strong(&force_state, &expected, FORCE_IDLE))
+        return 0;
+    fired = atomic_load(&force_state) == FORCE_FIRED;
     atomic_store(&force_state, FORCE_IDLE);
     return fired;
 }

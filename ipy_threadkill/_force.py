@@ -220,9 +220,12 @@ def _frame_values(frame):
 
 
 def _locks_in(stack):
+    """Every Lock/RLock the frames refer to, also as a bound method (lock.acquire
+    given as a callback or a Thread target)."""
     seen = []
     for frame in stack:
         for value in _frame_values(frame):
+            value = getattr(value, "__self__", value)
             if isinstance(value, _LOCK_TYPES) and all(value is not s for s in seen):
                 seen.append(value)
     return seen

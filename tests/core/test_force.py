@@ -7,11 +7,12 @@ gentle rung would end (sleep, recv) exercise it too; kill(force=True) is used
 where no gentle rung can reach the thread (a Lock held elsewhere, every signal
 blocked).
 """
+import json
 import sys
 
 import pytest
 
-from tests import run_json
+from tests import python_env, run_python
 
 PY313 = sys.version_info >= (3, 13)
 
@@ -81,7 +82,13 @@ GONE = {"alive": False, "joined": True, "frames": False, "listed": False, "count
 
 
 def run_case(body, timeout=60):
-    return run_json(PRELUDE + body, timeout=timeout)
+    """Run a case; glibc keeps no stacks of dead threads for reuse, so anything
+    that still read a cancelled thread's stack would crash the child at once."""
+    env = python_env(GLIBC_TUNABLES="glibc.pthread.stack_cache_size=0")
+    proc = run_python(PRELUDE + body, timeout=timeout, env=env)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stderr == "", f"unexpected stderr:\n{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def assert_forced(result, how=None):
