@@ -105,10 +105,21 @@ def find_task(frame):
         if what is None:
             called = f
         elif called is not None:
-            return Task(called, None, f"{what} {called.f_code.co_name}()")
+            return Task(called, None, f"{what} {_name(called)}")
         else:
             return Task(f, f.f_lasti, f"{what} (a C function)")
     return None
+
+
+def _name(frame):
+    """A task's name: its Dask key (a Dask task is a callable object with a
+    key), else the function's name."""
+    try:
+        owner = frame.f_locals.get("self")
+    except Exception:           # a frame of a thread that is changing under us
+        owner = None
+    key = getattr(owner, "key", None)
+    return repr(key) if isinstance(key, (str, bytes, tuple, int)) else f"{frame.f_code.co_name}()"
 
 
 class _ReturnGuard:
@@ -185,6 +196,12 @@ def stop_task(target, *, timeout=2.0):
     seconds; a failed stop leaves nothing pending. Pools known: ThreadPoolExecutor,
     Dask's threaded scheduler and distributed workers.
     """
+    return stop_with(TaskStopped, target, timeout)
+
+
+def stop_with(exc_type, target, timeout):
+    """stop_task() raising `exc_type`, a TaskStopped subclass (dask.py's pickles
+    as an Exception, which distributed's client can re-raise)."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     victim = resolve(target)
@@ -200,7 +217,7 @@ def stop_task(target, *, timeout=2.0):
     def finished():
         return not task.running_in(victim.ident)
 
-    ladder = Ladder(victim, TaskStopped, finished=finished, boundary=task.frame)
+    ladder = Ladder(victim, exc_type, finished=finished, boundary=task.frame)
     # A C function cannot return past a check point: only Python tasks need it.
     guarded = task.call_at is None and _guard.add(task.frame.f_code)
     try:
