@@ -8,6 +8,7 @@ In IPython or Jupyter: ``%load_ext ipy_threadkill``, then ``%threads`` and
 ``%killthread``.
 """
 from .engine import KillReport, Rung, kill
+from .snapshot import ThreadInfo, stack, threads
 from .errors import (AmbiguousTarget, ForceRefused, InvalidTarget, KillTimeout,
                      NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
                      ThreadKilled)
@@ -15,7 +16,8 @@ from .errors import (AmbiguousTarget, ForceRefused, InvalidTarget, KillTimeout,
 __version__ = "0.1.0"
 
 __all__ = [
-    "kill", "KillReport", "Rung", "ThreadKilled", "TaskStopped", "ThreadKillError",
+    "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo",
+    "ThreadKilled", "TaskStopped", "ThreadKillError",
     "NoSuchThread", "AmbiguousTarget", "InvalidTarget", "ProtectedThread",
     "KillTimeout", "ForceRefused",
 ]

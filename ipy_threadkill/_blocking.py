@@ -6,10 +6,12 @@ snapshot shows the result in words; the engine acts on the objects found here
 (a Condition's waiter lock, child process ids, the system call to interrupt).
 """
 import ctypes
+import dis
 import os
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from dataclasses import dataclass, field
@@ -59,7 +61,10 @@ class Blocking:
     """What a thread is doing, as far as can be seen from outside it.
 
     kind: running | c-code | sleep | syscall | io-wait | condition | lock | join |
-          child | signal-wait | unknown
+          child | signal-wait | finished
+    description: a few words for a user ("sleeping (3590 s left)").
+    rung: what the engine expects to end it (a Rung value), None if nothing gentle can.
+    reason: why no gentle rung can end it (when `gentle` is False).
     """
 
     kind: str
@@ -82,13 +87,33 @@ def frames_of(frame):
         frame = frame.f_back
 
 
+def _dir_prefix(path):
+    return os.path.normcase(os.path.abspath(path)).rstrip(os.sep) + os.sep
+
+
+_paths = sysconfig.get_paths()
+# The standard library lives under stdlib; third-party packages may live under it
+# too (site-packages of an interpreter used without a venv): those are user code.
+_STDLIB_PREFIXES = tuple({_dir_prefix(_paths[k]) for k in ("stdlib", "platstdlib")}
+                         | {_dir_prefix(os.path.dirname(threading.__file__))})
+_SITE_PREFIXES = tuple({_dir_prefix(_paths[k]) for k in ("purelib", "platlib")})
+_PACKAGE_PREFIX = _dir_prefix(os.path.dirname(__file__))
+
+
+def is_stdlib(filename):
+    """Whether code from `filename` is the standard library's (frozen modules too)."""
+    if filename.startswith("<frozen "):
+        return True
+    return filename.startswith(_STDLIB_PREFIXES) and not filename.startswith(_SITE_PREFIXES)
+
+
 def _is_stdlib(code):
-    return code.co_filename.startswith(_STDLIB_PREFIXES)
+    return is_stdlib(code.co_filename)
 
 
-_STDLIB_PREFIXES = tuple(
-    p for p in {os.path.dirname(threading.__file__) + os.sep,
-                os.path.dirname(os.__file__) + os.sep} if p)
+def is_ours(filename):
+    """Whether code from `filename` is this package's."""
+    return filename.startswith(_PACKAGE_PREFIX)
 
 
 def _locals(frame):
@@ -129,14 +154,20 @@ def popen_children(frames):
 
 
 def _sockets(frames):
+    """Socket objects the frames hold, directly or as an attribute of `self`."""
     for frame in frames:
-        for value in list(_locals(frame).values()):
+        scope = _locals(frame)
+        values = list(scope.values())
+        values += list(getattr(scope.get("self"), "__dict__", {}).values())
+        for value in values:
             if isinstance(value, socket.socket):
                 yield value
 
 
-def describe_fd(fd, frames):
-    """A few words for file descriptor `fd`: a socket's addresses, a pipe, a file."""
+def describe_fd(fd, frames, cache=None):
+    """A few words for file descriptor `fd`: a socket's addresses, a pipe, a file.
+
+    `cache` (a dict) keeps the parsed /proc/net tables across calls of one scan."""
     for sock in _sockets(frames):
         try:
             if sock.fileno() != fd:
@@ -144,8 +175,7 @@ def describe_fd(fd, frames):
         except OSError:
             continue
         try:
-            peer = sock.getpeername()
-            return f"socket connected to {_address(peer)}"
+            return f"socket connected to {_address(sock.getpeername())}"
         except OSError:
             pass
         try:
@@ -156,8 +186,8 @@ def describe_fd(fd, frames):
         target = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return f"fd {fd}"
-    if target.startswith("socket:"):
-        return f"socket (fd {fd})"
+    if target.startswith("socket:["):
+        return _describe_socket_inode(int(target[8:-1]), fd, cache)
     if target.startswith("pipe:"):
         return f"pipe (fd {fd})"
     if target.startswith("/dev/pts") or target.startswith("/dev/tty"):
@@ -167,36 +197,201 @@ def describe_fd(fd, frames):
 
 def _address(addr):
     if isinstance(addr, tuple) and len(addr) >= 2:
-        return f"{addr[0]}:{addr[1]}"
+        host = f"[{addr[0]}]" if ":" in str(addr[0]) else addr[0]
+        return f"{host}:{addr[1]}"
+    if isinstance(addr, bytes):                      # abstract unix socket
+        addr = addr.decode(errors="replace").replace("\0", "@")
     return str(addr) or "unnamed"
 
 
-def _sleep_deadline(name, sc):
-    """When a clock_nanosleep with TIMER_ABSTIME on CLOCK_MONOTONIC ends (time.time())."""
-    if name != "clock_nanosleep" or sc.args[1] != TIMER_ABSTIME or sc.args[0] != time.CLOCK_MONOTONIC:
-        return None
+def _describe_socket_inode(inode, fd, cache):
+    """A socket no frame holds (e.g. behind http.client): look it up in /proc/net."""
+    table = cache.get("net") if cache is not None else None
+    if table is None:
+        table = _net_table()
+        if cache is not None:
+            cache["net"] = table
+    entry = table.get(inode)
+    if entry is None:
+        return f"socket (fd {fd})"
+    local, remote = entry
+    if remote:
+        return f"socket connected to {remote}"
+    return f"socket {local}" if local else f"socket (fd {fd})"
+
+
+def _net_table():
+    """{inode: (local address, peer address or None)} of this network namespace's
+    TCP, UDP and unix sockets."""
+    table = {}
+    for name, family in (("tcp", 4), ("tcp6", 6), ("udp", 4), ("udp6", 6)):
+        for fields in _net_rows(f"/proc/net/{name}"):
+            try:
+                local, remote, inode = fields[1], fields[2], int(fields[9])
+            except (IndexError, ValueError):
+                continue
+            peer = _hex_address(remote, family)
+            table[inode] = (_hex_address(local, family), None if peer.endswith(":0") else peer)
+    for fields in _net_rows("/proc/net/unix"):
+        if len(fields) >= 7 and fields[6].isdigit():
+            path = fields[7] if len(fields) > 7 else ""
+            table[int(fields[6])] = ("unix " + path if path else "", None)
+    return table
+
+
+def _net_rows(path):
     try:
-        # The timespec lives on the sleeping thread's stack; it is mapped while the
-        # thread sits in the call, which /proc just said it does.
-        sec, nsec = ctypes.cast(sc.args[2], ctypes.POINTER(ctypes.c_long * 2)).contents
-    except (ValueError, OSError):
+        with open(path) as f:
+            next(f, None)                            # the header
+            return [line.split() for line in f]
+    except OSError:
+        return []
+
+
+def _hex_address(text, family):
+    """'0100007F:1F90' (as /proc/net prints it) -> '127.0.0.1:8080'."""
+    host, _, port = text.partition(":")
+    raw = bytes.fromhex(host)
+    # The kernel prints each 32-bit word in host byte order.
+    raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)) \
+        if sys.byteorder == "little" else raw
+    try:
+        address = socket.inet_ntop(socket.AF_INET if family == 4 else socket.AF_INET6, raw)
+    except (OSError, ValueError):
+        return text
+    address = f"[{address}]" if family == 6 else address
+    return f"{address}:{int(port, 16)}"
+
+
+class _Memory:
+    """Reads this process's memory through /proc/self/mem, which fails with an
+    error (never a crash) if the address was unmapped meanwhile."""
+
+    def __init__(self):
+        self.fd = None
+        self.pid = None
+
+    def read(self, address, size):
+        if self.pid != os.getpid():          # a forked child must not read its parent
+            self.fd, self.pid = None, os.getpid()
+            try:
+                self.fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
+        if self.fd is None:
+            return None
+        try:
+            data = os.pread(self.fd, size, address)
+        except (OSError, OverflowError, ValueError):
+            return None
+        return data if len(data) == size else None
+
+
+_memory = _Memory()
+
+
+def _timespec(address):
+    data = _memory.read(address, 16) if address else None
+    if data is None:
         return None
-    return time.time() + (sec + nsec / 1e9 - time.monotonic())
+    sec = int.from_bytes(data[:8], sys.byteorder, signed=True)
+    nsec = int.from_bytes(data[8:], sys.byteorder, signed=True)
+    return sec + nsec / 1e9
+
+
+def _sleep_text(name, sc):
+    """(words, time.time() it ends at or None) for a sleeping system call."""
+    if name == "clock_nanosleep":
+        clock, flags, request = sc.args[0], sc.args[1], sc.args[2]
+    elif name == "nanosleep":
+        clock, flags, request = time.CLOCK_MONOTONIC, 0, sc.args[0]
+    else:                                   # select(0, ...) with a timeval: 3.9 and 3.10
+        data = _memory.read(sc.args[4], 16) if sc.args[4] else None
+        if data is None:
+            return "sleeping", None
+        seconds = int.from_bytes(data[:8], sys.byteorder, signed=True) \
+            + int.from_bytes(data[8:], sys.byteorder, signed=True) / 1e6
+        return f"sleeping (for {_seconds(seconds)})", None
+    value = _timespec(request)
+    if value is None:
+        return "sleeping", None
+    if flags & TIMER_ABSTIME:
+        try:
+            left = value - time.clock_gettime(clock)
+        except OSError:
+            return "sleeping", None
+        until = time.time() + left
+        return f"sleeping ({_seconds(max(0.0, left))} left)", until
+    return f"sleeping (for {_seconds(value)})", None
+
+
+def _seconds(value):
+    return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+_instructions = {}
+
+
+def _current_instruction(frame):
+    """(the instruction `frame` is executing, the ones before it on its line)."""
+    code = frame.f_code
+    table = _instructions.get(code)
+    if table is None:
+        table = list(dis.get_instructions(code))
+        if len(_instructions) > 512:        # a bounded cache of hot code objects
+            _instructions.clear()
+        _instructions[code] = table
+    lasti = frame.f_lasti
+    for i, ins in enumerate(table):
+        if ins.offset == lasti:
+            start = i
+            while start > 0 and not table[start].starts_line:
+                start -= 1
+            return ins, table[start:i]
+    return None, []
+
+
+def _calling(frame):
+    """Whether `frame` is inside a call of a C function (it is the innermost one)."""
+    ins, _ = _current_instruction(frame)
+    return ins is not None and (ins.opname.startswith("CALL") or ins.opname == "PRECALL")
+
+
+def _acquiring(frame):
+    """Whether `frame` is inside a `with lock:` entry or a `….acquire(…)` call."""
+    ins, before = _current_instruction(frame)
+    if ins is None:
+        return False
+    if ins.opname in ("SETUP_WITH", "BEFORE_WITH"):
+        return True
+    if ins.opname.startswith("CALL") or ins.opname == "PRECALL":
+        return any(b.opname in ("LOAD_METHOD", "LOAD_ATTR") and b.argval == "acquire"
+                   for b in before)
+    return False
+
+
+_LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
+
+
+def _lock_scopes(frame):
+    """The values `frame`'s code can name: locals, globals and attributes of self
+    that its code mentions (a module's other globals say nothing about a thread)."""
+    scope = _locals(frame)
+    names = set(frame.f_code.co_names)
+    yield scope
+    yield {k: v for k, v in frame.f_globals.items() if k in names}
+    me = scope.get("self")
+    if me is not None:
+        yield {k: v for k, v in getattr(me, "__dict__", {}).items() if k in names}
 
 
 def _held_locks(frame):
-    """Locked Lock/RLock objects the innermost user frame refers to."""
-    lock_types = (type(threading.Lock()), type(threading.RLock()))
+    """Locked Lock/RLock objects the frame refers to."""
     seen = []
-    scopes = [_locals(frame)]
-    names = set(frame.f_code.co_names)
-    scopes.append({k: v for k, v in frame.f_globals.items() if k in names})
-    me = _locals(frame).get("self")
-    if me is not None:
-        scopes.append({k: v for k, v in getattr(me, "__dict__", {}).items() if k in names})
-    for scope in scopes:
+    for scope in _lock_scopes(frame):
         for value in list(scope.values()):
-            if isinstance(value, lock_types) and _locked(value) and all(value is not s for s in seen):
+            if isinstance(value, _LOCK_TYPES) and _locked(value) \
+                    and all(value is not s for s in seen):
                 seen.append(value)
     return seen
 
@@ -204,30 +399,47 @@ def _held_locks(frame):
 def _locked(lock):
     if hasattr(lock, "locked"):
         return lock.locked()
-    return "locked" in repr(lock) and "unlocked" not in repr(lock)   # RLock before 3.14
+    return _rlock_owner(lock) != 0          # RLock has no locked() before 3.14
+
+
+def _rlock_owner(lock):
+    """The ident owning an RLock (0 if free), None for a plain Lock."""
+    text = repr(lock)
+    if "owner=" not in text:
+        return None
+    try:
+        return int(text.split("owner=")[1].split()[0])
+    except ValueError:
+        return None
 
 
 def _lock_holder(lock, waiter_ident, all_frames):
-    """Name of the thread that probably holds `lock`: RLocks know their owner;
-    for a plain Lock, the other thread whose frames refer to it."""
-    text = repr(lock)
-    if "owner=" in text:
-        owner = int(text.split("owner=")[1].split()[0])
+    """Name of the thread holding `lock`, or None if it cannot be told.
+
+    An RLock knows its owner. A plain Lock does not: the holder is taken to be
+    the one other thread whose frames refer to it without waiting for it."""
+    owner = _rlock_owner(lock)
+    if owner is not None:
         return _thread_name(owner) if owner else None
+    me = threading.get_ident()
+    candidates = []
     for ident, frame in all_frames.items():
-        if ident == waiter_ident:
+        if ident in (waiter_ident, me):
             continue
-        for f in frames_of(frame):
-            scopes = [_locals(f), getattr(_locals(f).get("self"), "__dict__", {}),
-                      f.f_globals]
-            if any(value is lock for scope in scopes for value in list(scope.values())):
-                return _thread_name(ident)
-    return None
+        stack = list(frames_of(frame))
+        if not any(value is lock for f in stack for scope in _lock_scopes(f)
+                   for value in list(scope.values())):
+            continue
+        inner = user_frame(frame)
+        if inner is not None and _acquiring(inner):
+            continue                         # another waiter
+        candidates.append(ident)
+    return _thread_name(candidates[0]) if len(candidates) == 1 else None
 
 
 def _thread_name(ident):
     thread = threading._active.get(ident)
-    return thread.name if thread is not None else f"thread {ident}"
+    return thread.name if thread is not None else f"<bare thread {ident}>"
 
 
 def _join_target(frames):
@@ -240,47 +452,128 @@ def _join_target(frames):
 
 
 def user_frame(frame):
-    """The innermost frame outside the standard library (else the innermost)."""
+    """The innermost frame outside the standard library and this package (else
+    the innermost)."""
     for f in frames_of(frame):
-        if not _is_stdlib(f.f_code) and "ipy_threadkill" not in f.f_code.co_filename:
+        name = f.f_code.co_filename
+        if not is_stdlib(name) and not is_ours(name):
             return f
     return frame
 
 
-def analyze(ident, native_id, frame=None, all_frames=None, signum=None):
-    """The Blocking of thread `ident` (OS thread `native_id`) right now."""
+class _Task:
+    """Reads /proc/self/task/<tid>/syscall without releasing the GIL.
+
+    os.read would let other threads run mid-scan: a Python thread that takes the
+    GIL then shows as "running" and looks like C code. With the GIL held, every
+    Python thread is either blocked in a system call, waiting for the GIL, or
+    running C code that released it, which is what the snapshot reports."""
+
+    def __init__(self):
+        try:
+            libc = ctypes.PyDLL(None, use_errno=True)     # PyDLL keeps the GIL
+            self.openat, self.read, self.close = libc.openat, libc.read, libc.close
+        except (OSError, AttributeError):
+            self.openat = None
+            return
+        self.openat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+        self.read.restype = ctypes.c_ssize_t
+        self.close.argtypes = [ctypes.c_int]
+        self.buffer = ctypes.create_string_buffer(256)
+        self.dir_fd, self.pid = None, None
+
+    def syscall_text(self, tid):
+        """The syscall file's text; b"" if the thread is gone, None without /proc."""
+        if self.openat is None:
+            return _proc._read(f"{_proc.TASKS}/{tid}/syscall") if self.have_proc() else None
+        if self.pid != os.getpid():
+            self.pid = os.getpid()
+            try:
+                self.dir_fd = os.open(_proc.TASKS, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                self.dir_fd = None
+        if self.dir_fd is None:
+            return None
+        fd = self.openat(self.dir_fd, b"%d/syscall" % tid, os.O_RDONLY | os.O_CLOEXEC)
+        if fd < 0:
+            return b""
+        try:
+            size = self.read(fd, self.buffer, 255)
+        finally:
+            self.close(fd)
+        return self.buffer.raw[:size] if size > 0 else b""
+
+    @staticmethod
+    def have_proc():
+        return os.path.isdir(_proc.TASKS)
+
+
+_task = _Task()
+RUNNING = "running"
+GONE = "gone"
+
+
+def read_syscall(tid):
+    """The Syscall thread `tid` is blocked in, RUNNING if it is not in one, GONE if
+    it has ended, None where /proc does not say."""
+    text = _task.syscall_text(tid)
+    if text is None:
+        return None
+    if not text:
+        return GONE
+    fields = text.split()
+    if len(fields) != 9:                     # "running", or "-1 sp pc": not in a call
+        return RUNNING
+    values = [int(x, 16) for x in fields[1:]]
+    return _proc.Syscall(int(fields[0]), tuple(values[:6]), values[6], values[7])
+
+
+_UNREAD = object()
+
+
+def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
+            syscall=_UNREAD, cache=None):
+    """The Blocking of thread `ident` (OS thread `native_id`) right now.
+
+    `ident` None means a thread no Python code knows (a C library's). `syscall`
+    is what read_syscall() said, if the caller read it already; `cache` is a
+    dict shared by the calls of one scan."""
     if all_frames is None:
         all_frames = sys._current_frames()
-    if frame is None:
+    if frame is None and ident is not None:
         frame = all_frames.get(ident)
     frames = list(frames_of(frame))
-    sc = _proc.syscall(native_id) if native_id else None
-    name = _NAMES.get(sc.nr) if sc is not None else None
 
+    # Frames alone can tell a Condition wait: no need to ask the OS.
     waiter, serves = condition_waiter(frames)
     if waiter is not None:
-        return Blocking("condition", f"waiting on {serves}", name, sc, waiter=waiter,
-                        rung="wake-up")
+        return Blocking("condition", f"waiting on {serves}", waiter=waiter,
+                        rung="wake-up", details={"serves": serves})
 
-    if sc is None:
-        # We hold the GIL, so a thread on a CPU is running C code without it.
-        if native_id is not None and _proc.alive(native_id):
-            return Blocking("c-code", "running C code (GIL released); it ends when "
-                            "the call returns", rung="exception")
-        return Blocking("running", "running Python", rung="exception")
-
-    blocked_signal = signum is not None and _proc.signal_blocked(native_id, signum)
+    if ident is not None and ident == threading.get_ident():
+        return Blocking("running", "running Python (this code)")
+    if syscall is _UNREAD:
+        syscall = read_syscall(native_id) if native_id else None
+    if syscall is None:                     # no /proc: only Python's view is known
+        return Blocking("running", "running Python")
+    if syscall is GONE:
+        return Blocking("finished", "finished", rung=None)
+    if syscall is RUNNING:
+        # The GIL is ours, so a Python thread that is runnable either runs C code
+        # that released the GIL, or was just handed the GIL back and has not been
+        # given a CPU yet. Its innermost frame tells: only the first is in a call.
+        if frames and not _calling(frames[0]):
+            return Blocking("running", "running Python", details={"gil": True})
+        return Blocking("c-code", "running C code", rung="exception",
+                        details={"plan": "exception when the C call returns"})
+    sc = syscall
+    name = _NAMES.get(sc.nr)
 
     if name == "futex":
         return _futex(ident, sc, frames, all_frames)
     if name in _CHILD_WAITS:
-        pid = sc.args[1] if name == "waitid" else sc.args[0]
-        pids = [pid] if name == "wait4" and 0 < pid < 2**31 else []
-        pids += [p.pid for p in popen_children(frames) if p.pid not in pids]
-        cmd = _proc.command(pids[0]) if pids else ""
-        what = f"child process {pids[0]} ({cmd})" if pids else "a child process"
-        return Blocking("child", f"waiting for {what}", name, sc, children=tuple(pids),
-                        rung="child process stopped" if pids else "interrupted system call")
+        return _child_wait(name, sc, frames)
     if name not in RESULTS:
         return Blocking("syscall", f"blocked in system call {name or sc.nr}", name, sc,
                         gentle=False, rung=None,
@@ -288,56 +581,100 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None):
                                "interrupted safely")
 
     if name in _SLEEPS or (name in ("select", "pselect6") and sc.args[0] == 0):
-        until = _sleep_deadline(name, sc)
-        text = "sleeping"
-        if until is not None:
-            text += f" ({max(0.0, until - time.time()):.0f} s left)"
+        text, until = _sleep_text(name, sc)
         blocking = Blocking("sleep", text, name, sc, rung="interrupted system call",
                             until=until)
     elif name in _POLLS:
-        loop = any(f.f_code.co_name == "_run_once" and "asyncio" in f.f_code.co_filename
-                   for f in frames)
-        text = "idle asyncio event loop" if loop else f"waiting for I/O ({name})"
-        blocking = Blocking("io-wait", text, name, sc, rung="interrupted system call")
+        blocking = Blocking("io-wait", _poll_text(name, frames), name, sc,
+                            rung="interrupted system call")
     elif name in _READS or name in _WRITES or name in ("accept", "accept4", "connect"):
         verb = ("reading from" if name in _READS else "writing to" if name in _WRITES
                 else "waiting for a connection on" if name.startswith("accept")
                 else "connecting")
-        text = f"{verb} {describe_fd(sc.args[0], frames)}"
+        text = f"{verb} {describe_fd(sc.args[0], frames, cache)}"
         blocking = Blocking("io-wait", text, name, sc, rung="interrupted system call")
     else:
         blocking = Blocking("signal-wait", "waiting for a signal", name, sc,
                             rung="interrupted system call")
-    if blocked_signal:
-        return Blocking(blocking.kind, blocking.description, name, sc, gentle=False,
-                        rung=None, reason="it blocks the signals needed to interrupt "
-                        f"{name} (pthread_sigmask)")
+    if signum is not None and native_id and _signal_blocked(native_id, signum, cache):
+        text = f"{blocking.description}, with signals blocked"
+        return Blocking(blocking.kind, text, name, sc, gentle=False, rung=None,
+                        until=blocking.until,
+                        reason="it blocks the signals needed to interrupt "
+                               f"{name} (pthread_sigmask)")
     return blocking
 
 
+def _signal_blocked(native_id, signum, cache):
+    memo = cache.get("masks") if cache is not None else None
+    if memo is None:
+        return _proc.signal_blocked(native_id, signum)
+    key = (native_id, signum)
+    if key not in memo:
+        memo[key] = _proc.signal_blocked(native_id, signum)
+    return memo[key]
+
+
+def _poll_text(name, frames):
+    if any(f.f_code.co_name == "_run_once" and "asyncio" in f.f_code.co_filename
+           for f in frames):
+        return "idle asyncio event loop"
+    popens = popen_children(frames)
+    if popens:
+        return f"waiting for output of child process {_child_words(popens[0].pid)}"
+    return f"waiting for I/O ({name})"
+
+
+def _child_words(pid):
+    return f"{pid} ({_proc.command(pid) or '?'})"
+
+
+def _child_wait(name, sc, frames):
+    pid = sc.args[1] if name == "waitid" else sc.args[0]
+    pids = [pid] if name == "wait4" and 0 < pid < 2**31 else []
+    pids += [p.pid for p in popen_children(frames) if p.pid not in pids]
+    what = f"child process {_child_words(pids[0])}" if pids else "a child process"
+    return Blocking("child", f"waiting for {what}", name, sc, children=tuple(pids),
+                    rung="child process stopped" if pids else "interrupted system call")
+
+
 def _futex(ident, sc, frames, all_frames):
-    """A futex wait: the GIL (timed, 5 ms), a join, or a Lock held elsewhere."""
+    """A futex wait: the GIL, a join, a Lock (held by whom), or a C library's."""
     FUTEX_CMD_MASK = 0x7f
     op = sc.args[1] & FUTEX_CMD_MASK
+    # CPython waits for the GIL in slices of the switch interval (a timed wait);
+    # Lock.acquire() and join() without a timeout wait untimed.
     timed = sc.args[3] != 0
+    if ident is None:
+        return Blocking("lock", "waiting on a lock (futex)", "futex", sc, gentle=False,
+                        rung=None, reason="it is a C library's thread waiting on a futex")
     joined = _join_target(frames)
     if joined is not None:
         return Blocking("join", f"waiting for thread '{joined.name}' to finish (join)",
                         "futex", sc, gentle=False, rung=None,
                         reason=f"it waits for thread '{joined.name}' to finish, and a "
                                "join cannot be interrupted (kill that thread first)")
-    frame = user_frame(frames[0]) if frames else None
-    locks = _held_locks(frame) if frame is not None else []
+    locks = []
+    # The lock being acquired is named where the acquire happens: the innermost
+    # frame (stdlib code such as logging) or the innermost user frame.
+    for frame in dict.fromkeys(frames[:1] + [user_frame(frames[0])] if frames else []):
+        if _acquiring(frame):
+            locks = [lock for lock in _held_locks(frame) if _rlock_owner(lock) != ident]
+            if locks:
+                break
     if locks:
-        holder = _lock_holder(locks[0], ident, all_frames)
-        kind = type(locks[0]).__name__.lstrip("_").replace("thread.", "")
-        kind = "RLock" if "RLock" in kind else "Lock"
+        lock = locks[0]
+        holder = _lock_holder(lock, ident, all_frames)
+        kind = "an RLock" if _rlock_owner(lock) is not None else "a Lock"
         held = f" held by '{holder}'" if holder else ""
-        return Blocking("lock", f"waiting for a {kind}{held}", "futex", sc, gentle=False,
-                        rung=None, reason=f"it is waiting for a {kind}{held}; "
-                        "a lock wait cannot be interrupted")
+        return Blocking("lock", f"waiting for {kind}{held}", "futex", sc, gentle=False,
+                        rung=None, reason=f"it is waiting for {kind}{held}, and a lock "
+                        "wait cannot be interrupted (kill the holder first)",
+                        details={"holder": holder})
     if timed or op not in (0, 9):       # FUTEX_WAIT, FUTEX_WAIT_BITSET
-        return Blocking("running", "running Python (waiting for the GIL)", "futex", sc)
+        # Waiting for the GIL, which the caller holds: a Python thread between
+        # two slices of its time (the snapshot tells starved ones by their CPU).
+        return Blocking("running", "running Python", "futex", sc, details={"gil": True})
     return Blocking("lock", "waiting on a lock", "futex", sc, gentle=False, rung=None,
                     reason="it is waiting on a lock or a C library's futex, which "
                            "cannot be interrupted")

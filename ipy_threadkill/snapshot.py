@@ -1,0 +1,292 @@
+"""What every thread in this process is doing, in words a user understands.
+
+threads() lists them (ThreadInfo records); stack() shows one thread's frames.
+Three sources, read once per snapshot: Python's frames (sys._current_frames),
+threading's Thread objects, and Linux's view of each OS thread (/proc: its
+system call, its start time; its CPU clock). Threads end while a snapshot is
+being taken: a thread that vanishes mid-scan is reported finished, never an error.
+"""
+import linecache
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from . import _blocking, _kernel, _origin, _proc
+from ._identity import ThreadIdentity, native_id_of, resolve
+from .errors import NoSuchThread
+
+# Record who starts threads from the moment the package is imported (see _origin).
+_origin.install()
+
+_LINUX = sys.platform.startswith("linux")
+_KIND_ORDER = {"threading": 0, "bare": 1, "foreign": 2}
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """One thread, as a snapshot saw it. `kill(info)` acts on this very thread:
+    it is refused if the thread ended and its ident went to another one."""
+
+    identity: ThreadIdentity        # (ident, native id, start time): pinned
+    ident: Optional[int]            # None for a thread no Python code knows
+    native_id: Optional[int]
+    name: str
+    daemon: Optional[bool]          # None unless a threading.Thread
+    alive: bool
+    age: Optional[float]            # seconds since the OS thread started
+    kind: str                       # 'threading' | 'bare' | 'foreign'
+    state: str                      # 'sleeping (3590 s left)', 'waiting on an Event', ...
+    state_kind: str                 # _blocking.Blocking.kind, or 'gil' for a starved thread
+    cpu_seconds: Optional[float]
+    cpu_percent: Optional[float]    # of one core since the previous snapshot
+    where: str                      # 'feeds.py:88 in poll', innermost user frame
+    started_by: Optional[str]       # 'In[12]' or 'feeds.py:10'
+    started_by_cell: Optional[int]
+    kernel_reason: Optional[str]    # why the kernel needs it (main thread included)
+    killable: bool
+    kill_plan: str                  # what kill() would do, or why it cannot
+    expected_rung: Optional[str]    # the Rung value kill() expects to end it with
+
+
+# A thread waiting for the GIL that got less than this share of a core since the
+# previous snapshot is starved, not merely taking turns with other Python threads.
+_STARVED_PERCENT = 1.0
+
+
+class Snapshotter:
+    """Takes snapshots; keeps each thread's previous CPU sample for CPU %.
+
+    The module's threads() uses one; a live view that refreshes on its own
+    should own another, so that two viewers do not halve each other's window."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._samples = {}         # ThreadIdentity -> (cpu seconds, monotonic time)
+        self._starts = {}          # (ident, native id) -> start ticks (read once)
+        self._masks = {}           # (native id, signal) -> blocked? (read once)
+
+    def take(self, *, include_kernel=False):
+        """A list of ThreadInfo, main thread first. The kernel's own threads are
+        left out unless `include_kernel`; the main thread is always listed."""
+        if not isinstance(include_kernel, bool):
+            raise TypeError(f"include_kernel must be True or False, not {include_kernel!r}")
+        with self._lock:
+            return _Scan(self).run(include_kernel)
+
+
+class _Scan:
+    """One snapshot: everything read once, then one ThreadInfo per thread."""
+
+    def __init__(self, owner):
+        self.owner = owner
+        # Shared by _blocking across the scan; signal masks across scans, as a
+        # thread sets its mask once (C libraries at start) and /proc's status
+        # costs more than all the rest of a thread's snapshot.
+        self.cache = {"masks": owner._masks}
+        self.cells = _origin.CellNames()
+        self.signum = _interrupt_signal()
+
+    def run(self, include_kernel):
+        frames = sys._current_frames()
+        by_ident = {t.ident: t for t in threading.enumerate() if t.ident is not None}
+        now = time.monotonic()
+        boot = _seconds_since_boot()
+        _origin.forget_except(frames)
+
+        rows = []                            # (ident, thread, identity, frame)
+        for ident, frame in frames.items():
+            thread = by_ident.get(ident)
+            rows.append((ident, thread, self._identity(ident, native_id_of(ident, thread)),
+                         frame))
+        known = {row[2].native_id for row in rows}
+        infos = [self._python_info(*row, frames, now, boot) for row in rows]
+        infos += [self._foreign_info(tid, now, boot)
+                  for tid in (_proc.task_ids() or ()) if tid not in known]
+        infos = [i for i in infos if i is not None]
+        self.owner._samples = {i.identity: (i.cpu_seconds, now) for i in infos
+                               if i.cpu_seconds is not None}
+        live = {(i.ident, i.native_id) for i in infos}
+        self.owner._starts = {k: v for k, v in self.owner._starts.items() if k in live}
+        tids = {i.native_id for i in infos}
+        self.owner._masks = {k: v for k, v in self.owner._masks.items() if k[0] in tids}
+        infos.sort(key=lambda i: (i.ident != threading.main_thread().ident,
+                                  _KIND_ORDER[i.kind], -(i.age or 0.0)))
+        if include_kernel:
+            return infos
+        return [i for i in infos if i.kernel_reason is None
+                or i.ident == threading.main_thread().ident]
+
+    def _identity(self, ident, native):
+        """The ThreadIdentity resolve() computes, its start time read only once:
+        /proc's stat is the costliest read of a snapshot."""
+        key = (ident, native)
+        started = self.owner._starts.get(key)
+        if started is None and native:
+            started = _proc.start_ticks(native)
+            if started is not None:
+                self.owner._starts[key] = started
+        return ThreadIdentity(ident, native, started)
+
+    def _cpu(self, identity, now):
+        seconds = _cpu_seconds(identity)
+        before = self.owner._samples.get(identity)
+        percent = None
+        if seconds is not None and before is not None and now > before[1]:
+            percent = max(0.0, 100.0 * (seconds - before[0]) / (now - before[1]))
+        return seconds, percent
+
+    def _python_info(self, ident, thread, identity, frame, frames, now, boot):
+        native = identity.native_id
+        blocking = _blocking.analyze(ident, native, frame, frames, self.signum,
+                                     cache=self.cache)
+        cpu, percent = self._cpu(identity, now)
+        state, state_kind = blocking.description, blocking.kind
+        if blocking.details.get("gil") and percent is not None and percent < _STARVED_PERCENT:
+            state, state_kind = "waiting for the GIL", "gil"
+        kind = "threading" if thread is not None and not _is_dummy(thread) else "bare"
+        reason = _kernel.kernel_reason(ident, thread)
+        alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
+        plan, rung, killable = _plan(blocking, reason, alive)
+        origin = self.cells.origin(ident, thread)
+        return ThreadInfo(
+            identity=identity, ident=ident, native_id=native,
+            name=thread.name if kind == "threading" else f"<bare thread {ident}>",
+            daemon=thread.daemon if kind == "threading" else None,
+            alive=alive, age=_age(identity.started, boot), kind=kind,
+            state=state, state_kind=state_kind, cpu_seconds=cpu, cpu_percent=percent,
+            where=self._where(frame), started_by=origin.text if origin else None,
+            started_by_cell=origin.cell if origin else None, kernel_reason=reason,
+            killable=killable, kill_plan=plan, expected_rung=rung)
+
+    def _foreign_info(self, tid, now, boot):
+        comm = _proc._read(f"{_proc.TASKS}/{tid}/comm")
+        if comm is None:
+            return None                       # ended since the task list was read
+        identity = self._identity(None, tid)
+        blocking = _blocking.analyze(None, tid, None, {}, None, cache=self.cache)
+        cpu, percent = self._cpu(identity, now)
+        name = comm.decode(errors="replace").strip()
+        reason = _kernel.foreign_reason(name)
+        return ThreadInfo(
+            identity=identity, ident=None, native_id=tid, name=name, daemon=None,
+            alive=blocking.kind != "finished", age=_age(identity.started, boot),
+            kind="foreign", state=blocking.description, state_kind=blocking.kind,
+            cpu_seconds=cpu, cpu_percent=percent, where="", started_by=None,
+            started_by_cell=None, kernel_reason=reason, killable=False,
+            kill_plan="cannot kill: no Python code runs in it (a C library's thread)",
+            expected_rung=None)
+
+    def _where(self, frame):
+        if frame is None:
+            return ""
+        user = _blocking.user_frame(frame)
+        return self.cells.location(user.f_code.co_filename, user.f_lineno,
+                                   user.f_code.co_name)
+
+
+def _plan(blocking, reason, alive):
+    """(kill plan, expected rung, killable) for a Python thread."""
+    if not alive:
+        return "nothing to do: it has finished", None, False
+    if reason is not None:
+        return f"refused: {reason}", None, False
+    if not blocking.gentle:
+        return f"gentle kill impossible: {blocking.description}", None, True
+    rung = blocking.rung
+    if blocking.kind == "condition":
+        what = blocking.details.get("serves", "a Condition").split(" ", 1)[-1]
+        plan = f"wake the {what} wait"
+    elif blocking.kind == "child" and blocking.children:
+        plan = "stop child " + ", ".join(str(pid) for pid in blocking.children)
+    elif rung == "interrupted system call":
+        plan = f"interrupt {blocking.syscall_name}"
+    else:
+        plan = blocking.details.get("plan", "exception")
+    return plan, rung, True
+
+
+def _is_dummy(thread):
+    # threading makes a _DummyThread for a bare thread that asks current_thread().
+    return isinstance(thread, threading._DummyThread)
+
+
+def _cpu_seconds(identity):
+    """CPU time of a thread, from its CPU clock: cheaper than /proc's stat."""
+    try:
+        if _LINUX and identity.native_id:
+            # Linux's clock id of thread `tid` (CPUCLOCK_SCHED | per-thread).
+            return time.clock_gettime((~identity.native_id << 3) | 6)
+        if identity.ident is not None:
+            return time.clock_gettime(time.pthread_getcpuclockid(identity.ident))
+    except (AttributeError, OSError, OverflowError):
+        pass
+    return None
+
+
+def _seconds_since_boot():
+    try:
+        return time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (AttributeError, OSError):
+        return None
+
+
+def _age(started_ticks, boot):
+    if started_ticks is None or boot is None:
+        return None
+    return max(0.0, boot - started_ticks / _proc.CLOCK_TICKS)
+
+
+def _interrupt_signal():
+    """The signal kill() interrupts system calls with; before the first kill, the
+    one it will most likely choose (the first it tries)."""
+    from . import engine
+    chosen = engine._interrupt_signal()
+    if chosen is None and hasattr(signal, "SIGRTMIN"):
+        return signal.SIGRTMIN + 2
+    return chosen
+
+
+_default = Snapshotter()
+
+
+def threads(*, include_kernel=False):
+    """What every thread in this process is doing: a list of ThreadInfo.
+
+    The kernel's own threads (and this package's) are left out unless
+    `include_kernel`; the main thread is always listed, flagged not killable.
+    CPU % is measured since the previous call (None on the first). Raises
+    TypeError for a non-bool `include_kernel`. States come from /proc on Linux;
+    elsewhere a thread shows as running Python or waiting on a Condition."""
+    return _default.take(include_kernel=include_kernel)
+
+
+def stack(target):
+    """One thread's full stack, outermost call first, as text.
+
+    `target` is anything kill() accepts. Raises NoSuchThread (LookupError) if it
+    names no live Python thread (a foreign thread has no Python stack)."""
+    if isinstance(target, ThreadInfo) and target.ident is None:
+        raise NoSuchThread(f"native thread {target.native_id} ('{target.name}') runs no "
+                           "Python code: it has no Python stack")
+    victim = resolve(target)
+    frames = sys._current_frames()
+    frame = frames.get(victim.ident)
+    if frame is None:
+        raise NoSuchThread(f"thread {victim.describe()} has finished")
+    cells = _origin.CellNames()
+    blocking = _blocking.analyze(victim.ident, victim.native_id, frame, frames)
+    lines = [f"Thread {victim.describe()}, native id {victim.native_id}: "
+             f"{blocking.description}"]
+    for f in reversed(list(_blocking.frames_of(frame))):
+        filename = f.f_code.co_filename
+        number = cells.cell(filename)
+        shown = f"In[{number}]" if number is not None else filename
+        lines.append(f'  File "{shown}", line {f.f_lineno}, in {f.f_code.co_name}')
+        source = linecache.getline(filename, f.f_lineno, f.f_globals).strip()
+        if source:
+            lines.append(f"    {source}")
+    return "\n".join(lines) + os.linesep
