@@ -2,7 +2,8 @@
 
 A wrapper around threading.Thread.start (and _thread.start_new_thread, for bare
 threads) records the caller's file name and line: about a microsecond per start,
-nothing at any other time (no trace or profile hook). IPython cells are compiled
+nothing at any other time (no trace or profile hook). A bare thread gets one
+frame of ours at the bottom of its stack, which holds its origin while it runs. IPython cells are compiled
 under a file name of their own; which In[n] a file name is gets looked up only
 when a snapshot asks (origin_of), from IPython's compiler.
 
@@ -18,7 +19,7 @@ from typing import NamedTuple, Optional
 from . import _blocking
 
 _ATTRIBUTE = "_ipy_threadkill_origin"
-_bare = {}              # ident -> (filename, line) of bare threads started via _thread
+_bare = {}              # ident -> (filename, line) of running bare threads
 _originals = {}         # what install() replaced: restored by uninstall()
 
 
@@ -46,9 +47,14 @@ def install():
         return start(self)
 
     def recording_start_new_thread(function, args, *kwargs):
-        ident = start_new_thread(function, args, *kwargs)
-        _bare[ident] = _caller()
-        return ident
+        # The checks start_new_thread would make, made here, where the caller sees them.
+        if not callable(function):
+            raise TypeError("first arg must be callable")
+        if not isinstance(args, tuple):
+            raise TypeError("2nd arg must be a tuple")
+        if kwargs and not isinstance(kwargs[0], dict):
+            raise TypeError("optional 3rd arg must be a dictionary")
+        return start_new_thread(_run_bare, (_caller(), function, args, *kwargs))
 
     recording_start.__wrapped__ = start
     recording_start.__doc__ = start.__doc__
@@ -70,9 +76,14 @@ def uninstall():
     _originals.clear()
 
 
-def forget_except(idents):
-    """Drop the origins of bare threads that are no longer running."""
-    for ident in [i for i in _bare if i not in idents]:
+def _run_bare(origin, function, args, kwargs=None):
+    """A bare thread's first frame: the thread files its own origin, so that an
+    ident recycled by a later thread never inherits it."""
+    ident = _thread.get_ident()
+    _bare[ident] = origin
+    try:
+        return function(*args, **(kwargs or {}))
+    finally:
         _bare.pop(ident, None)
 
 

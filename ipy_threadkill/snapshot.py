@@ -95,7 +95,6 @@ class _Scan:
         by_ident = {t.ident: t for t in threading.enumerate() if t.ident is not None}
         now = time.monotonic()
         boot = _seconds_since_boot()
-        _origin.forget_except(frames)
 
         rows = []                            # (ident, thread, identity, frame)
         for ident, frame in frames.items():
