@@ -51,9 +51,9 @@ def close_all():
 
 
 # Column widths, shared by the header and every row so that they line up.
-_COLUMNS = (("name", "160px"), ("ident / native id", "150px"), ("state", "230px"),
-            ("CPU %", "120px"), ("where", "220px"), ("started by", "90px"),
-            ("age", "60px"))
+_COLUMNS = (("name", "140px"), ("ident", "125px"), ("state", "240px"),
+            ("CPU %", "105px"), ("where", "180px"), ("started by", "75px"),
+            ("age", "55px"))
 
 
 def _set(widget, **values):
@@ -94,10 +94,11 @@ def _cpu_html(percent):
         return "<span style='color:#888'>–</span>"
     color = "#d9534f" if percent >= 50 else "#5bc0de"
     width = max(0, min(100, percent))
-    return (f"<div style='display:flex;align-items:center;gap:6px'>"
-            f"<div style='width:70px;height:10px;background:#e6e6e6;border-radius:2px'>"
-            f"<div style='width:{width}%;height:100%;background:{color};"
-            f"border-radius:2px'></div></div><span>{percent} %</span></div>")
+    return (f"<div style='display:flex;align-items:center;gap:6px;white-space:nowrap'>"
+            f"<div style='flex:none;width:56px;height:10px;background:#e6e6e6;"
+            f"border-radius:2px'><div style='width:{width}%;height:100%;"
+            f"background:{color};border-radius:2px'></div></div>"
+            f"<span>{percent} %</span></div>")
 
 
 def _frontend_routing(data, default):
@@ -124,12 +125,14 @@ class _Looks:
     sharing them keeps a row at a dozen models instead of three dozen)."""
 
     def __init__(self):
-        self.columns = {name: widgets.Layout(width=width, overflow="hidden")
+        # Fixed widths that never shrink: the header and the rows must line up.
+        self.columns = {name: widgets.Layout(width=width, flex="0 0 auto", overflow="hidden")
                         for name, width in _COLUMNS}
-        self.button = widgets.Layout(width="60px")
+        self.button = widgets.Layout(width="55px", flex="0 0 auto")
         self.wide_button = widgets.Layout(width="auto")
         self.box = widgets.Layout()
         self.label = LabelStyle()
+        self.heading = LabelStyle(font_weight="bold")
         self.html = HTMLStyle()
         self.buttons = widgets.ButtonStyle()
         self.toggle = ToggleButtonStyle()
@@ -144,7 +147,7 @@ class _Looks:
 
     def close(self):
         for w in (*self.columns.values(), self.button, self.wide_button, self.box,
-                  self.label, self.html, self.buttons, self.toggle):
+                  self.label, self.heading, self.html, self.buttons, self.toggle):
             w.close()
 
 
@@ -165,7 +168,7 @@ class _Row:
         self.confirming = False
         self.stack_text = None
         self.name = looks.cell("name")
-        self.ident = looks.cell("ident / native id")
+        self.ident = looks.cell("ident")
         self.state = looks.cell("state")
         self.cpu = widgets.HTML(layout=looks.columns["CPU %"], style=looks.html)
         self.where = looks.cell("where")
@@ -217,7 +220,7 @@ class _Row:
         """Show `info`; only values that differ from what is shown are sent."""
         self.info = info
         _set(self.name, value=info.name, tooltip=info.name)
-        _set(self.ident, value=f"{info.ident} / {info.native_id}")
+        _set(self.ident, value=str(info.ident), tooltip=f"native thread id {info.native_id}")
         _set(self.state, value=info.state,
              tooltip=f"{info.state} (the kernel needs it: {info.kernel_reason})"
              if info.kernel_reason else info.state)
@@ -319,8 +322,8 @@ class ThreadTable(widgets.VBox):
         self._kernel_box = _concurrent(widgets.Checkbox(
             value=include_kernel, description="show kernel threads", indent=False))
         self._header = widgets.HBox(
-            [widgets.HTML(f"<b>{name}</b>", layout=self._looks.columns[name],
-                          style=self._looks.html) for name, _ in _COLUMNS])
+            [widgets.Label(name, layout=self._looks.columns[name], style=self._looks.heading)
+             for name, _ in _COLUMNS])
         self._body = widgets.VBox()
         super().__init__(
             [widgets.HBox([self._sort, self._kernel_box, self._summary]),
