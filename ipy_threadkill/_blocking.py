@@ -305,12 +305,15 @@ def _sleep_text(name, sc):
         clock, flags, request = sc.args[0], sc.args[1], sc.args[2]
     elif name == "nanosleep":
         clock, flags, request = time.CLOCK_MONOTONIC, 0, sc.args[0]
-    else:                                   # select(0, ...) with a timeval: 3.9 and 3.10
+    else:
+        # select(0, ...), time.sleep() on 3.9 and 3.10: the timeout it was given
+        # (glibc issues it as pselect6, with a timespec; select takes a timeval).
         data = _memory.read(sc.args[4], 16) if sc.args[4] else None
         if data is None:
             return "sleeping", None
+        fraction = 1e9 if name == "pselect6" else 1e6
         seconds = int.from_bytes(data[:8], sys.byteorder, signed=True) \
-            + int.from_bytes(data[8:], sys.byteorder, signed=True) / 1e6
+            + int.from_bytes(data[8:], sys.byteorder, signed=True) / fraction
         return f"sleeping (for {_seconds(seconds)})", None
     value = _timespec(request)
     if value is None:
