@@ -220,6 +220,9 @@ def stop_with(exc_type, target, timeout):
     ladder = Ladder(victim, exc_type, finished=finished, boundary=task.frame)
     # A C function cannot return past a check point: only Python tasks need it.
     guarded = task.call_at is None and _guard.add(task.frame.f_code)
+    if task.call_at is None and not guarded and hasattr(sys, "monitoring"):
+        ladder.notes.append("no sys.monitoring tool id was free: if the task swallows "
+                            "TaskStopped and returns, its pool thread may end")
     try:
         report = ladder.run(timeout)
     except KillTimeout as exc:
