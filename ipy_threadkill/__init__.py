@@ -9,6 +9,7 @@ In IPython or Jupyter: ``%load_ext ipy_threadkill``, then ``%threads`` and
 """
 from .engine import KillReport, Rung, kill
 from .snapshot import ThreadInfo, stack, threads
+from .tasks import stop_task
 from .errors import (AmbiguousTarget, ForceRefused, InvalidTarget, KillTimeout,
                      NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
                      ThreadKilled)
@@ -16,7 +17,7 @@ from .errors import (AmbiguousTarget, ForceRefused, InvalidTarget, KillTimeout,
 __version__ = "0.1.0"
 
 __all__ = [
-    "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo",
+    "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo", "stop_task",
     "ThreadKilled", "TaskStopped", "ThreadKillError",
     "NoSuchThread", "AmbiguousTarget", "InvalidTarget", "ProtectedThread",
     "KillTimeout", "ForceRefused",
