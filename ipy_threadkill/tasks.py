@@ -24,13 +24,17 @@ from .engine import KillReport, Ladder, Rung, _format_seconds
 from .errors import KillTimeout, NoSuchThread, ProtectedThread, TaskStopped
 
 # (module, qualified name of the function whose try/except BaseException wraps a
-# task call, what runs there). Matched by code object, and a module is looked at
-# only if the program already imported it.
+# task call, what runs there, what else can end a task that will not stop).
+# Matched by code object; a module is looked at only if the program imported it.
+_KILL_THREAD = "kill() with force=True can end the whole thread"
+_RESTART_WORKER = ("only restarting the worker can end it (kill() would take the "
+                   "worker process down)")
 RUNNERS = (
-    ("concurrent.futures.thread", "_WorkItem.run", "ThreadPoolExecutor task"),
-    ("distributed.worker", "_run_task_simple", "Dask task"),
-    ("distributed._concurrent_futures_thread", "_WorkItem.run", "Dask executor task"),
-    ("dask.local", "execute_task", "Dask task"),
+    ("concurrent.futures.thread", "_WorkItem.run", "ThreadPoolExecutor task", _KILL_THREAD),
+    ("distributed.worker", "_run_task_simple", "Dask task", _RESTART_WORKER),
+    ("distributed._concurrent_futures_thread", "_WorkItem.run", "Dask executor task",
+     _RESTART_WORKER),
+    ("dask.local", "execute_task", "Dask task", _KILL_THREAD),
 )
 
 
@@ -62,15 +66,15 @@ class TaskReport(KillReport):
 
 
 def _runner_codes():
-    """{code object: description} for the runners whose module is imported."""
+    """{code object: (what runs there, fallback)} for the runners imported."""
     codes = {}
-    for module_name, qualname, what in RUNNERS:
+    for module_name, qualname, what, fallback in RUNNERS:
         obj = sys.modules.get(module_name)
         for part in qualname.split("."):
             obj = getattr(obj, part, None)
         code = getattr(obj, "__code__", None)
         if code is not None:
-            codes[code] = what
+            codes[code] = (what, fallback)
     return codes
 
 
@@ -86,6 +90,7 @@ class Task:
     frame: object
     call_at: Optional[int]
     description: str
+    fallback: str               # what can end it if a stop fails
 
     def running_in(self, ident):
         """Whether thread `ident` is still running this task."""
@@ -101,13 +106,14 @@ def find_task(frame):
     runners = _runner_codes()
     called = None
     for f in _blocking.frames_of(frame):
-        what = runners.get(f.f_code)
-        if what is None:
+        runner = runners.get(f.f_code)
+        if runner is None:
             called = f
-        elif called is not None:
-            return Task(called, None, f"{what} {_name(called)}")
-        else:
-            return Task(f, f.f_lasti, f"{what} (a C function)")
+            continue
+        what, fallback = runner
+        if called is not None:
+            return Task(called, None, f"{what} {_name(called)}", fallback)
+        return Task(f, f.f_lasti, f"{what} (a C function)", fallback)
     return None
 
 
@@ -164,8 +170,8 @@ class _ReturnGuard:
                 sys.monitoring.set_local_events(self.tool, code, 0)
 
     def _claim_tool(self, monitoring):
-        # 0-2 and 5 are the ids named for debuggers, coverage, profilers and
-        # optimizers; 3 and 4 are free for everyone else. Kept once claimed.
+        # 0-2 are named for debuggers, coverage and profilers; 3 and 4 belong
+        # to no one; 5 (optimizers) only if both are taken. Kept once claimed.
         for tool in (3, 4, 5):
             if monitoring.get_tool(tool) is None:
                 monitoring.use_tool_id(tool, "ipy_threadkill")
@@ -228,8 +234,8 @@ def stop_with(exc_type, target, timeout):
     except KillTimeout as exc:
         report = _task_report(exc.report, task, victim)
         raise KillTimeout(f"could not stop {task.description} in {victim.describe()}: "
-                          f"still {report.blocked_in} after {timeout:g} s; kill() with "
-                          "force=True can end the whole thread", report) from None
+                          f"still {report.blocked_in} after {timeout:g} s; "
+                          f"{task.fallback}", report) from None
     finally:
         if guarded:
             _guard.remove(task.frame.f_code)

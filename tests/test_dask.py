@@ -11,6 +11,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from ipy_threadkill import KillTimeout  # noqa: E402
 from ipy_threadkill.dask import TaskStoppedError, stop, worker_threads  # noqa: E402
 from ipy_threadkill.tasks import NoSuchTask  # noqa: E402
 from tests import wait_until  # noqa: E402
@@ -119,6 +120,42 @@ def test_two_tasks_on_one_worker_only_one_stopped(client, worker):
 
     ending.set()
     assert kept.result(timeout=30) == "kept"
+    assert client.run(os.getpid)[address] == pid
+
+
+def _worker_lock():
+    """A Lock shared by the tasks of one worker process."""
+    import threading
+    worker = distributed.get_worker()
+    return worker.__dict__.setdefault("test_lock", threading.Lock())
+
+
+def test_a_task_that_cannot_be_stopped_is_left_as_it_was(client, worker):
+    # A task waiting for a Lock that another task holds: no gentle rung reaches
+    # it. The stop must say so, name the worker, and change nothing.
+    address, pid = worker
+    release = distributed.Event("release-the-lock", client=client)
+
+    def hold():
+        with _worker_lock():
+            release.wait(60)
+        return "held"
+
+    def wait_for_it():
+        with _worker_lock():
+            return "got it"
+
+    holder = client.submit(hold, key="holder", workers=[address], pure=False)
+    wait_until(lambda: client.run(_blocking_kind, "holder")[address] == "condition",
+               timeout=30, interval=0.01, what="the holder to hold the lock")
+    waiter = start(client, wait_for_it, "waiter", address, "lock")
+
+    with pytest.raises(KillTimeout, match=f"worker {address}: could not stop Dask task "
+                                          "'waiter'.*only restarting the worker"):
+        stop(waiter, timeout=5)
+    release.set()
+    assert holder.result(timeout=30) == "held"
+    assert waiter.result(timeout=30) == "got it"
     assert client.run(os.getpid)[address] == pid
 
 
