@@ -44,6 +44,15 @@ Py_NewRef(PyObject *obj)                    /* added in 3.10 */
 #  include <ucontext.h>
 #endif
 
+/* In `while True: try: ... except BaseException: pass`, a queued exception
+ * must fire outside the `try`, at the loop's jump. 3.9 and 3.10 skip the check
+ * at a jump whose target starts a `try`, so there it only ever fires inside.
+ * A trace function on the victim alone (_PyEval_SetTrace takes any thread
+ * state) raises at the next line instead. (3.12+: sys.monitoring, in Python.) */
+#if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030B0000
+#  define THREADKILL_HAVE_LINE_RAISE 1
+#endif
+
 /* Reading another thread's exception state needs the PyThreadState layout of the
  * default (GIL) build; 3.9 to 3.13 all keep exc_info and async_exc in it. */
 #if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX >= 0x03090000 && PY_VERSION_HEX < 0x030E0000
@@ -104,13 +113,26 @@ static PyObject *
 native_rearm(PyObject *module, PyObject *exc_type)
 {
     native_state *st = PyModule_GetState(module);
+    PyThreadState *tstate = PyThreadState_Get();
     PyObject *verdict;
     int again;
 
     if (st->rearm_policy == NULL || !PyExceptionClass_Check(exc_type))
         Py_RETURN_NONE;
+#ifdef THREADKILL_HAVE_EXCEPTION_STATE
+    if (tstate->async_exc != NULL)
+        Py_RETURN_NONE;         /* the killer queued one already: it fires next */
+#endif  /* THREADKILL_HAVE_EXCEPTION_STATE */
     verdict = PyObject_CallOneArg(st->rearm_policy, exc_type);
-    again = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+    if (verdict == NULL && PyErr_ExceptionMatches(exc_type)) {
+        /* The killer's exception arrived while the policy ran: it was meant
+         * for the victim's code, so queue it again rather than lose it here. */
+        PyErr_Clear();
+        again = 1;
+    }
+    else {
+        again = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+    }
     Py_XDECREF(verdict);
     if (again < 0) {
         PyErr_WriteUnraisable(st->rearm_policy);
@@ -171,6 +193,94 @@ native_exception_state(PyObject *Py_UNUSED(module), PyObject *args)
                          handling != NULL ? handling : Py_None);
 }
 #endif  /* THREADKILL_HAVE_EXCEPTION_STATE */
+
+#ifdef THREADKILL_HAVE_LINE_RAISE
+/* The trace function; `how` is (exc_type, policy). At each new line, raise
+ * exc_type unless the thread is handling one already (its cleanup runs
+ * undisturbed) or the policy says the thread no longer resists (it is in
+ * threading's own shutdown, or past the call being stopped). */
+static int
+line_raise(PyObject *how, PyFrameObject *Py_UNUSED(frame), int what,
+           PyObject *Py_UNUSED(arg))
+{
+    PyObject *exc_type = PyTuple_GET_ITEM(how, 0);
+    PyObject *policy = PyTuple_GET_ITEM(how, 1);
+    PyThreadState *tstate = PyThreadState_Get();
+    PyObject *handling, *verdict, *queued;
+    int again;
+
+    if (what != PyTrace_LINE)
+        return 0;
+    handling = handled_exception(tstate);
+    if (handling != NULL && PyObject_TypeCheck(handling, (PyTypeObject *)exc_type))
+        return 0;
+    /* A queued exception would fire inside the policy's own code: hold it
+     * aside while the policy runs (only this thread reads or writes it now). */
+    queued = tstate->async_exc;
+    tstate->async_exc = NULL;
+    verdict = PyObject_CallOneArg(policy, exc_type);
+    again = verdict == NULL ? -1 : PyObject_IsTrue(verdict);
+    Py_XDECREF(verdict);
+    if (again > 0) {
+        /* Raised here instead: a queued copy left behind would fire again at
+         * the start of the next cleanup handler, and on 3.9/3.10 skip the
+         * __exit__ of a `with` (a lock left held). */
+        Py_XDECREF(queued);
+        Py_CLEAR(tstate->async_exc);
+        PyErr_SetNone(exc_type);
+        return -1;
+    }
+    if (tstate->async_exc == NULL)
+        tstate->async_exc = queued;
+    else
+        Py_XDECREF(queued);
+    PyErr_Clear();
+    return 0;
+}
+
+/* line_raise(ident, exc_type or None): start (or stop, with None) raising
+ * exc_type at every new line run by thread `ident`. ValueError if unknown. */
+static PyObject *
+native_line_raise(PyObject *module, PyObject *args)
+{
+    native_state *st = PyModule_GetState(module);
+    unsigned long ident;
+    PyObject *exc_type, *how;
+    PyThreadState *tstate;
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "kO:line_raise", &ident, &exc_type))
+        return NULL;
+    if (exc_type != Py_None && !PyExceptionClass_Check(exc_type)) {
+        PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class or None");
+        return NULL;
+    }
+    tstate = find_thread_state(ident);
+    if (tstate == NULL) {
+        PyErr_Format(PyExc_ValueError, "no thread state with ident %lu", ident);
+        return NULL;
+    }
+    if (exc_type == Py_None) {
+        if (tstate->c_tracefunc != (Py_tracefunc)line_raise)
+            Py_RETURN_NONE;         /* never ours to remove */
+        rc = _PyEval_SetTrace(tstate, NULL, NULL);
+    }
+    else {
+        if (st->rearm_policy == NULL) {
+            PyErr_SetString(PyExc_ValueError, "set_rearm_policy() first");
+            return NULL;
+        }
+        how = PyTuple_Pack(2, exc_type, st->rearm_policy);
+        if (how == NULL)
+            return NULL;
+        rc = _PyEval_SetTrace(tstate, (Py_tracefunc)line_raise, how);
+        Py_DECREF(how);
+    }
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+#endif  /* THREADKILL_HAVE_LINE_RAISE */
 
 
 /* ---------------------------------------------------------------------------
@@ -487,6 +597,12 @@ static PyMethodDef native_methods[] = {
      "rearm(exc_type)\n"
      "Finalizer of exceptions raised in victims: re-queue exc_type in this thread\n"
      "if the policy says so."},
+#ifdef THREADKILL_HAVE_LINE_RAISE
+    {"line_raise", native_line_raise, METH_VARARGS,
+     "line_raise(ident, exc_type) -> None\n"
+     "Raise exc_type at each new line thread ident runs (None stops it); for\n"
+     "loops that swallow exceptions on interpreters before 3.11."},
+#endif  /* THREADKILL_HAVE_LINE_RAISE */
 #ifdef THREADKILL_HAVE_EXCEPTION_STATE
     {"exception_state", native_exception_state, METH_VARARGS,
      "exception_state(ident) -> (pending, handling)\n"

@@ -10,6 +10,7 @@ Each rung leaves the interpreter consistent: the thread unwinds through its own
 `finally` blocks and `with` statements, so locks are released and `threading`
 sees it end. The mechanisms are in _native; this module decides when to use them.
 """
+import dis
 import enum
 import os
 import signal
@@ -78,8 +79,14 @@ def _format_seconds(seconds):
 # _should_rearm whether it must come back.
 _targets = {}
 _targets_lock = threading.Lock()
-# Where a swallowed exception means the thread is finishing, not resisting.
-_FINAL_FILES = {threading.__file__, __file__}
+# Code in which the exception must never be raised again: threading's shutdown
+# path (the thread is finishing, not resisting) and this package's own code,
+# which runs in the victim while it decides (see _should_rearm).
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _final(code):
+    return code.co_filename == threading.__file__ or code.co_filename.startswith(_PACKAGE_DIR)
 
 
 def _frame_within(frame, boundary):
@@ -96,12 +103,18 @@ class _Target:
 
     def __init__(self, ident, exc_type, boundary=None):
         self.ident, self.exc_type, self.boundary = ident, exc_type, boundary
+        self.swallowed = 0          # times the victim's handlers discarded it
 
     def resisting(self, frame):
         """Whether a thread at `frame` still runs what the kill is meant to end."""
         if self.boundary is not None:
             return _frame_within(frame, self.boundary)
-        return any(f.f_code.co_filename not in _FINAL_FILES for f in _blocking.frames_of(frame))
+        return any(not _final(f.f_code) for f in _blocking.frames_of(frame))
+
+    def raise_here(self, frame):
+        """Whether the exception may be raised in `frame` itself: never in threading's
+        shutdown path or in this package's own code running in the victim."""
+        return not _final(frame.f_code) and self.resisting(frame)
 
     def __enter__(self):
         with _targets_lock:
@@ -122,10 +135,88 @@ def _should_rearm(exc_type):
     if not entries:
         return False
     try:
-        discarded_in = sys._getframe(1)         # the frame whose handler swallowed it
+        discarded_in = sys._getframe(1)         # the frame that swallowed it (or the
+                                                # line about to run, see line_raise)
     except ValueError:                          # discarded by C code: the thread is ending
         return False
-    return any(t.resisting(discarded_in) for t in entries)
+    resisting = [t for t in entries if t.raise_here(discarded_in)]
+    for target in resisting:
+        target.swallowed += 1
+    return bool(resisting)
+
+
+_PUSH_EXC_INFO = dis.opmap.get("PUSH_EXC_INFO")
+
+
+class _LineMonitor:
+    """sys.monitoring LINE events (3.12+) on the victims' own code objects only.
+
+    Measured on 3.12: the exception re-queued by a swallowing handler is not
+    raised at the loop's backward jump, so it fires inside the `try` again. A
+    LINE callback that raises lands on the loop's first line, outside it.
+    """
+
+    TOOL_NAME = "ipy_threadkill"
+    _lock = threading.Lock()
+    _tool = None
+    _targets = {}               # ident -> _Target
+    _codes = Counter()          # code object -> number of victims running it
+
+    @staticmethod
+    def available():
+        return hasattr(sys, "monitoring")
+
+    @classmethod
+    def _acquire_tool(cls):
+        monitoring = sys.monitoring
+        if cls._tool is None:
+            for tool in (4, 3):             # ids left free for tools like us
+                if monitoring.get_tool(tool) is None:
+                    monitoring.use_tool_id(tool, cls.TOOL_NAME)
+                    monitoring.register_callback(tool, monitoring.events.LINE, cls._on_line)
+                    cls._tool = tool
+                    break
+        return cls._tool
+
+    @classmethod
+    def start(cls, target, frame):
+        with cls._lock:
+            tool = cls._acquire_tool()
+            if tool is None or frame is None:
+                return
+            cls._targets[target.ident] = target
+            for code in {f.f_code for f in _blocking.frames_of(frame) if not _final(f.f_code)}:
+                if not cls._codes[code]:
+                    sys.monitoring.set_local_events(tool, code, sys.monitoring.events.LINE)
+                cls._codes[code] += 1
+            target.monitored = [f.f_code for f in _blocking.frames_of(frame) if not _final(f.f_code)]
+
+    @classmethod
+    def stop(cls, target):
+        with cls._lock:
+            cls._targets.pop(target.ident, None)
+            for code in set(getattr(target, "monitored", ())):
+                cls._codes[code] -= 1
+                if not cls._codes[code]:
+                    del cls._codes[code]
+                    sys.monitoring.set_local_events(cls._tool, code, 0)
+            if not cls._targets and cls._tool is not None:
+                sys.monitoring.free_tool_id(cls._tool)
+                cls._tool = None
+
+    @classmethod
+    def _on_line(cls, code, line):
+        target = cls._targets.get(threading.get_ident())
+        if target is None:
+            return None
+        _, handling = _native.exception_state(target.ident)
+        frame = sys._getframe(1)
+        if isinstance(handling, target.exc_type) or not target.raise_here(frame):
+            return None
+        if code.co_code[frame.f_lasti] == _PUSH_EXC_INFO:
+            return None         # a handler starts: the exception is in flight already
+        _native.raise_in_thread(target.ident, None)     # raised here instead of queued
+        raise target.exc_type
 
 
 _hook_lock = threading.Lock()
@@ -211,6 +302,7 @@ class Ladder:
         self.woken = set()           # ids of waiter locks already released
         self.notes = []
         self.unreachable_since = None
+        self.line_raising = False    # see _native.line_raise (3.9 and 3.10 only)
 
     def run(self, timeout, force=False):
         victim = self.victim
@@ -218,15 +310,18 @@ class Ladder:
         start = time.monotonic()
         deadline = start + timeout
         with self.target:
-            _native.raise_in_thread(victim.ident, self.exc_type)
-            delay = 20e-6
-            while not self.finished():
-                now = time.monotonic()
-                blocking = self._step(now)
-                if now >= deadline or (blocking is not None and self._unreachable(blocking, now)):
-                    return self._give_up(blocking, start, force, timeout)
-                time.sleep(delay)             # lets the victim take the GIL and unwind
-                delay = min(delay * 2, 2e-3)
+            try:
+                _native.raise_in_thread(victim.ident, self.exc_type)
+                delay = 20e-6
+                while not self.finished():
+                    now = time.monotonic()
+                    blocking = self._step(now)
+                    if now >= deadline or (blocking is not None and self._unreachable(blocking, now)):
+                        return self._give_up(blocking, start, force, timeout)
+                    time.sleep(delay)             # lets the victim take the GIL and unwind
+                    delay = min(delay * 2, 2e-3)
+            finally:
+                self._stop_line_raising()
         self._stop_orphaned_children()
         return self._report(True, time.monotonic() - start)
 
@@ -247,6 +342,9 @@ class Ladder:
             if not self.target.resisting(frame):
                 return None                   # past what we came to end: leave it
             _native.raise_in_thread(ident, self.exc_type)   # it swallowed the last one
+            self.target.swallowed += 1
+        if self.target.swallowed:
+            self._start_line_raising()
         blocking = _blocking.analyze(ident, self.victim.native_id, frame, frames,
                                      _interrupt_signal())
         if self.blocked_in is None or blocking.kind != "running":
@@ -254,6 +352,32 @@ class Ladder:
         self._remember_popens(frame)
         self._escalate(blocking, now)
         return blocking
+
+    def _start_line_raising(self):
+        """Raise at the victim's next line: the way out of a swallowing loop on
+        interpreters whose queued exception keeps firing inside the `try`."""
+        if self.line_raising:
+            return
+        if hasattr(_native, "line_raise"):                  # 3.9, 3.10
+            _native.line_raise(self.victim.ident, self.exc_type)
+        elif _LineMonitor.available():                       # 3.12+
+            frame = sys._current_frames().get(self.victim.ident)
+            _LineMonitor.start(self.target, frame)
+        else:
+            return
+        self.line_raising = True
+
+    def _stop_line_raising(self):
+        if not self.line_raising:
+            return
+        if hasattr(_native, "line_raise"):
+            try:
+                _native.line_raise(self.victim.ident, None)
+            except ValueError:                # its thread state is gone: nothing to undo
+                pass
+        else:
+            _LineMonitor.stop(self.target)
+        self.line_raising = False
 
     def _remember_popens(self, frame):
         for popen in _blocking.popen_children(list(_blocking.frames_of(frame))):

@@ -1,0 +1,105 @@
+"""Runs inside a child interpreter: start a victim in a given state, kill it,
+and print what happened as JSON for the test to check.
+
+The victim's body runs inside `with lock:` and `try/finally`, so each check
+that matters can be observed: cleanup ran, the lock was released, the thread
+ended in every sense, it made no progress after the kill, and a bystander
+thread kept running.
+"""
+import json
+import os
+import sys
+import threading
+import time
+
+import ipy_threadkill
+from ipy_threadkill import _blocking
+
+DEADLINE = 10.0
+
+
+def wait_until(predicate, timeout=DEADLINE, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.001)
+
+
+class Victim:
+    """A thread that runs `body(progress)` under a lock, recording its cleanup."""
+
+    def __init__(self, body, name="victim", daemon=True):
+        self.body = body
+        self.lock = threading.Lock()
+        self.progress = [0]
+        self.entered = threading.Event()
+        self.cleanup_ran = False
+        self.thread = threading.Thread(target=self._run, name=name, daemon=daemon)
+
+    def _run(self):
+        try:
+            with self.lock:
+                self.entered.set()
+                self.body(self.progress)
+        finally:
+            self.cleanup_ran = True
+
+    def start(self, settled=None):
+        """Start, then wait until it is in its state: `settled()` true, or else
+        its state is no longer plain 'running' (blocked) or it makes progress."""
+        self.thread.start()
+        wait_until(self.entered.is_set, what="victim to start")
+        wait_until(settled or self._settled, what="victim to reach its state")
+        return self
+
+    def _settled(self):
+        if self.progress[0] > 10:
+            return True
+        info = _blocking.analyze(self.thread.ident, self.thread.native_id)
+        return info.kind not in ("running", "c-code")
+
+
+def bystander():
+    """A thread that keeps counting; returns (thread, counter, stop event)."""
+    counter, stop = [0], threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=count, name="bystander", daemon=True)
+    thread.start()
+    return thread, counter, stop
+
+
+def kill_and_check(victim, **kill_args):
+    """Kill `victim`, check the interpreter afterwards, print the result as JSON."""
+    other, counter, stop = bystander()
+    tid = victim.thread.native_id
+    try:
+        report = ipy_threadkill.kill(victim.thread, **kill_args)
+        outcome = {"died": report.died, "rung": str(report.rung), "line": str(report),
+                   "elapsed": report.elapsed, "blocked_in": report.blocked_in,
+                   "children": list(report.children_stopped)}
+    except ipy_threadkill.ThreadKillError as exc:
+        outcome = {"error": type(exc).__name__, "message": str(exc)}
+    progress = victim.progress[0]
+    victim.thread.join(5)
+    before = counter[0]
+    wait_until(lambda: counter[0] > before + 3, what="bystander to keep running")
+    stop.set()
+    other.join(5)
+    outcome.update(
+        alive=victim.thread.is_alive(),
+        os_thread=os.path.exists(f"/proc/self/task/{tid}"),
+        cleanup_ran=victim.cleanup_ran,
+        lock_free=victim.lock.acquire(timeout=0) and (victim.lock.release() or True),
+        progress_after=victim.progress[0] - progress,
+        enumerated=victim.thread in threading.enumerate(),
+        frames=victim.thread.ident in sys._current_frames(),
+    )
+    print(json.dumps(outcome))
+    sys.stdout.flush()
+    return outcome
