@@ -86,7 +86,8 @@ class ThreadMagics(Magics):
             if args.stack is not None:
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
-                print(stack(_resolve_one(args.stack, threads(include_kernel=True))))
+                text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
+                print(text.rstrip("\n"))
             elif args.text or not self._show_table(args):
                 print(_text_table(_sampled(), include_kernel=args.all, sort=args.sort))
 

@@ -8,6 +8,8 @@ import pytest
 from tests import wait_until
 from tests.kernel import Kernel
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
 RUNAWAYS = """
 import os, socket, subprocess, sys, threading, time
 
@@ -73,7 +75,7 @@ def test_threads_shows_the_live_table_or_text(kernel, story):
     assert result.ok, str(result)
     _no_traceback(result)
     if importlib.util.find_spec("ipy_threadkill.widget") is not None:
-        assert any("application/vnd.jupyter.widget-view+json" in out["data"]
+        assert any(WIDGET in out["data"]
                    for out in result.outputs), str(result)
     else:
         assert "spinner" in result.stdout
@@ -125,3 +127,24 @@ def test_interrupt_still_works_and_no_restart(kernel, story):
     result = kernel.execute("print(os.getpid(), data['answer'])")
     assert result.stdout.split() == [str(pid), "42"], str(result)
     assert kernel.is_alive()
+
+
+def test_unload_stops_what_the_package_runs(kernel, story):
+    shown = kernel.execute("%threads")                # opens a live table where possible
+    if any(WIDGET in out["data"] for out in shown.outputs):
+        names = kernel.execute("print([t.name for t in threading.enumerate()])").stdout
+        assert "ipy_threadkill-refresher" in names, names
+    result = kernel.execute(
+        "%unload_ext ipy_threadkill\n"
+        "deadline = time.monotonic() + 10\n"
+        "def ours():\n"
+        "    return sorted(t.name for t in threading.enumerate()\n"
+        "                  if t.name.startswith('ipy_threadkill'))\n"
+        "while ours() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print(ours())")
+    assert result.ok and result.stdout == "[]\n", str(result)
+    result = kernel.execute("%killthread --all")
+    assert result.status == "error" and "not found" in result.stderr, str(result)
+    assert kernel.execute("%load_ext ipy_threadkill").ok
+    assert kernel.execute("%killthread --all").stdout.startswith("no threads to kill")
