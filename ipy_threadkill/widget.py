@@ -466,12 +466,12 @@ class ThreadTable(widgets.VBox):
         except ThreadKillError as exc:
             text = str(exc)
         with self._lock:
-            row.killing = False
             if not self._stopping:
                 self.status = text
                 if self._rows.get(row.key) is row:
                     row.say(text if offer_force or force else "", force_offered=offer_force)
                     _set(row.kill_button, disabled=not row.info.killable)
+            row.killing = False           # last: the row is settled when this reads False
         self._wake.set()
 
     # -- text and lifetime -----------------------------------------------------

@@ -252,3 +252,105 @@ def test_failed_kill_offers_force_behind_a_confirmation():
     assert out["forced"] != out["gentle"]
     if out["forced"].startswith("killed"):
         assert "cleanup did NOT run" in out["forced"] and out["alive"] is False
+
+
+# -- through a real kernel ------------------------------------------------------------
+
+def test_demo_notebook_runs_headless():
+    """nbclient runs the demo in a real kernel: every cell passes, every thread dies."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import run_demo
+    finally:
+        sys.path.pop(0)
+    nb = run_demo.run(timeout=120)
+    outputs = {cell.source.strip(): "".join(run_demo._text(o) for o in cell.outputs)
+               for cell in nb.cells if cell.cell_type == "code"}
+    kills = next(text for source, text in outputs.items() if source.startswith("%killthread"))
+    for name in ("feed-poller", "fit-loop", "exporter", "sync-retry"):
+        assert f"killed '{name}'" in kills, kills
+    assert "stopped child" in kills
+    table = next(text for source, text in outputs.items() if source == "%threads")
+    assert "fit-loop" in table and "feed-poller" in table
+    survived = next(text for source, text in outputs.items() if "still running" in source)
+    assert "threads still running: []" in survived
+    assert "child processes left: []" in survived
+
+
+BUSY_LIMIT = 30            # seconds the busy cell waits for the runaway to die
+CLICK_WHILE_BUSY = """
+import threading, time
+from ipy_threadkill.widget import ThreadTable
+def runaway():
+    while True:
+        pass
+victim = threading.Thread(target=runaway, name="runaway", daemon=True)
+victim.start()
+table = ThreadTable(refresh_interval=0.5)
+button = next(r.kill_button for r in table._rows.values() if r.info.name == "runaway")
+print(button.model_id)
+"""
+
+
+def test_click_goes_through_while_a_cell_runs():
+    """What JupyterLab 4.4+ and Notebook 7.4+ do by default (comms over a kernel
+    subshell), played by jupyter_client: the click kills while the main thread is busy."""
+    from jupyter_client.manager import start_new_kernel
+    km, kc = start_new_kernel(kernel_name="python3", env=dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))))
+    try:
+        info = kc.kernel_info(reply=True)["content"]
+        if "kernel subshells" not in info.get("supported_features", []):
+            pytest.skip("this ipykernel has no subshells: a click waits for the running cell")
+        button = _execute(kc, CLICK_WHILE_BUSY).strip()
+        msg = kc.session.msg("create_subshell_request", {})
+        kc.control_channel.send(msg)
+        subshell = kc.control_channel.get_msg(timeout=10)["content"]["subshell_id"]
+        busy = kc.execute("print('busy', flush=True)\nbegan = time.monotonic()\n"
+                          f"while victim.is_alive() and time.monotonic() - began < {BUSY_LIMIT}:\n"
+                          "    pass\nprint('busy for', round(time.monotonic() - began, 2), "
+                          "'victim alive:', victim.is_alive())")
+        _wait_output(kc, busy, "busy")
+        click = kc.session.msg("comm_msg", {"comm_id": button, "data": {
+            "method": "custom", "content": {"event": "click"}}})
+        click["header"]["subshell_id"] = subshell
+        kc.shell_channel.send(click)
+        done = _wait_output(kc, busy, "busy for", timeout=BUSY_LIMIT + 30)
+        assert "victim alive: False" in done, done
+        assert float(done.split("busy for")[1].split()[0]) < BUSY_LIMIT
+        # The worker writes the status just after the thread is gone.
+        status = _execute(kc, "deadline = time.monotonic() + 10\n"
+                              "while not table.status.startswith('killed') "
+                              "and time.monotonic() < deadline:\n    time.sleep(0.01)\n"
+                              "print(table.status); table.close()")
+        assert status.startswith("killed 'runaway'"), status
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def _wait_output(kc, msg_id, text, timeout=30):
+    """The first stdout of request `msg_id` that contains `text`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream" \
+                and text in msg["content"]["text"]:
+            return msg["content"]["text"]
+        if msg["msg_type"] == "error":
+            raise AssertionError("\n".join(msg["content"]["traceback"]))
+
+
+def _execute(kc, code, timeout=30):
+    """Run `code` in the kernel; its stdout (fails on an error)."""
+    out = []
+
+    def collect(msg):
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("\n".join(msg["content"]["traceback"]))
+
+    reply = kc.execute_interactive(code, timeout=timeout, output_hook=collect)
+    assert reply["content"]["status"] == "ok", "".join(out)
+    return "".join(out)
