@@ -2,7 +2,7 @@
  * ipy_threadkill._native, forced cancel: end a thread that no gentle rung can
  * reach, and dispose of its thread state before anything can walk it.
  *
- *   force_cancel(ident, tid, nr, args, sp, pc, use_cancel, timeout) -> bool
+ *   force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool
  *   force_signal()            the real-time signal force_cancel uses
  *   lock_semaphore(lock)      3.9-3.12: address of the semaphore a Lock waits on
  *   forget_thread_handle(handle, ident, unlink)
@@ -21,9 +21,10 @@
  *     check and the thread goes on untouched.
  *   - cancel: pthread_cancel(), for a thread that blocks every signal (glibc
  *     never lets a thread block its cancellation signal). The thread must be in
- *     a cancellable system call at that instant: it is checked in /proc just
- *     before, with the GIL held, but a call that completes in those
- *     microseconds leaves a cancel pending.
+ *     a cancellable system call at that instant: /proc must still show it in
+ *     the same call, and not one context switch since the caller's reading
+ *     (a while ago). A call that completes in the microseconds after that check
+ *     would leave a cancel pending: that is the residual risk of this path.
  * Either way the thread unwinds like glibc's asynchronous cancellation: glibc's
  * own cleanup (sem_wait's waiter count) runs, nothing of Python's does.
  */
@@ -327,16 +328,49 @@ end_by_signal(const force_call *call, long limit_us)
     return fired;
 }
 
-/* pthread_cancel the thread if /proc still shows it in `call`.
+/* How many times the thread has been switched out, voluntarily or not (from
+ * /proc/self/task/<tid>/status); -1 if unknown. A thread that woke up even once
+ * since an earlier reading shows a larger number. */
+static long long
+context_switches(pid_t tid)
+{
+    char path[64], text[4096];
+    const char *keys[] = {"\nvoluntary_ctxt_switches:", "\nnonvoluntary_ctxt_switches:"};
+    long long total = 0;
+    ssize_t size;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (size <= 0)
+        return -1;
+    text[size] = '\0';
+    for (int i = 0; i < 2; i++) {
+        const char *field = strstr(text, keys[i]);
+        if (field == NULL)
+            return -1;
+        total += strtoll(field + strlen(keys[i]), NULL, 10);
+    }
+    return total;
+}
+
+/* pthread_cancel the thread if /proc still shows it in `call` and it has not
+ * run since it showed `switches` context switches: a thread that parked that
+ * long is not about to leave its call in the next microseconds, where a
+ * cancel would stay pending and fire later (e.g. in the GIL's wait).
  * Returns 1 if cancelled, 0 if it had moved on (nothing changed), -1 on error. */
 static int
-end_by_cancel(unsigned long ident, const force_call *call)
+end_by_cancel(unsigned long ident, const force_call *call, long long switches)
 {
     int err;
 
     if (prime_unwinder() < 0)
         return -1;
-    if (!still_blocked(call))
+    if (switches < 0 || !still_blocked(call) || context_switches(call->tid) != switches)
         return 0;
     err = pthread_cancel((pthread_t)ident);
     if (err != 0) {
@@ -432,9 +466,11 @@ dispose_thread_state(PyThreadState *tstate)
  * Python-facing functions
  */
 
-/* force_cancel(ident, tid, nr, args, sp, pc, use_cancel, timeout) -> bool
+/* force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool
  * End thread `ident` (OS thread `tid`), blocked in system call `nr` as /proc
  * described it, and dispose of its thread state; the GIL is held throughout.
+ * idle_switches None: by the checked signal. An int (its context switches,
+ * read a while ago): by pthread_cancel, if it has not run since.
  * Returns True when the thread is gone, False if it was no longer blocked in
  * that call (nothing was changed). ValueError if no thread state has `ident`;
  * OSError if the thread was cancelled but did not exit within `timeout`. */
@@ -443,18 +479,26 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
 {
     unsigned long ident;
     force_call call;
-    int use_cancel, ended;
+    PyObject *idle;
+    long long switches = -1;
+    int ended;
     double timeout;
     long limit_us;
     PyThreadState *tstate;
 
-    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkpd:force_cancel", &ident, &call.tid, &call.nr,
+    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkOd:force_cancel", &ident, &call.tid, &call.nr,
                           &call.args[0], &call.args[1], &call.args[2], &call.args[3],
                           &call.args[4], &call.args[5], &call.sp, &call.pc,
-                          &use_cancel, &timeout))
+                          &idle, &timeout))
         return NULL;
-    if (call.tid <= 0 || !(timeout > 0)) {
-        PyErr_SetString(PyExc_ValueError, "tid and timeout must be positive");
+    if (idle != Py_None) {
+        switches = PyLong_AsLongLong(idle);
+        if (switches == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (call.tid <= 0 || !(timeout > 0) || (idle != Py_None && switches < 0)) {
+        PyErr_SetString(PyExc_ValueError,
+                         "tid and timeout must be positive, idle_switches not negative");
         return NULL;
     }
     tstate = force_find_tstate(ident);
@@ -464,7 +508,8 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
     }
     call.pid = getpid();
     limit_us = (long)(timeout * 1e6);
-    ended = use_cancel ? end_by_cancel(ident, &call) : end_by_signal(&call, limit_us);
+    ended = idle != Py_None ? end_by_cancel(ident, &call, switches)
+                            : end_by_signal(&call, limit_us);
     if (ended < 0)
         return NULL;
     if (ended == 0)
@@ -570,9 +615,10 @@ force_forget_thread_handle(PyObject *Py_UNUSED(module), PyObject *args)
 PyMethodDef force_methods[] = {
 #ifdef THREADKILL_HAVE_FORCE
     {"force_cancel", force_cancel, METH_VARARGS,
-     "force_cancel(ident, tid, nr, args, sp, pc, use_cancel, timeout) -> bool\n"
+     "force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool\n"
      "End the thread blocked in system call nr (as /proc showed it) and dispose of\n"
-     "its thread state, holding the GIL throughout. False if it had moved on."},
+     "its thread state, holding the GIL throughout: by a checked signal, or with\n"
+     "idle_switches by pthread_cancel if it has not run since. False if it moved on."},
     {"force_signal", force_signal, METH_NOARGS,
      "force_signal() -> int\nThe real-time signal force_cancel uses (chosen on first call)."},
 #ifdef FORCE_LOCK_SEMAPHORE

@@ -29,6 +29,7 @@ from . import _blocking, _native, _proc
 from .errors import ForceRefused
 
 EXIT_TIMEOUT = 1.0          # seconds for a cancelled thread to leave the OS
+QUIET = 0.05                # seconds a thread must not run before pthread_cancel
 _SIGCANCEL = 32             # glibc's cancellation signal (SIGRTMIN - 2 == 32)
 
 _NAMES = {nr: name for name, nr in getattr(_native, "SYSCALLS", {}).items()}
@@ -66,7 +67,8 @@ def force_kill(ladder, blocking, start):
             return ladder._report(True, time.monotonic() - start)
     else:
         raise ForceRefused(f"refusing a forced kill of {victim.describe()}: it keeps "
-                           "leaving the system call it was blocked in; try again")
+                           "waking up from the system call it was blocked in, so it "
+                           "cannot be cancelled safely there; try again")
     _forget_in_threading(victim)
     ladder._stop_orphaned_children()
     ladder.notes.extend(_notes(plan))
@@ -87,6 +89,7 @@ class _Plan:
     def __init__(self, syscall, name, use_cancel, waiting_for, held):
         self.syscall, self.name, self.use_cancel = syscall, name, use_cancel
         self.waiting_for, self.held = waiting_for, held
+        self.switches = None        # context switches, read QUIET s before a cancel
 
 
 def _refuse(victim, why):
@@ -114,9 +117,23 @@ def _plan(victim):
     held = _held_locks(victim.ident, stack, waiting_for)
     _check_handle(victim)
     use_cancel = _signal_blocked(victim, tid, _native.force_signal())
+    plan = _Plan(sc, name, use_cancel, waiting_for, held)
     if use_cancel:
         _check_cancellable(victim, tid, name, sc)
-    return _Plan(sc, name, use_cancel, waiting_for, held)
+        plan.switches = _context_switches(tid)
+        if plan.switches is None:
+            raise _refuse(victim, "its scheduling counters cannot be read")
+        time.sleep(QUIET)                 # C cancels only if it has not run since
+    return plan
+
+
+def _context_switches(tid):
+    fields = _proc.status(tid)
+    try:
+        return int(fields["voluntary_ctxt_switches"]) + \
+            int(fields["nonvoluntary_ctxt_switches"])
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 def _check_call(victim, name, sc, stack):
@@ -301,7 +318,7 @@ def _cancel(victim, plan):
     sc = plan.syscall
     try:
         return _native.force_cancel(victim.ident, victim.native_id, sc.nr, sc.args,
-                                    sc.sp, sc.pc, plan.use_cancel, EXIT_TIMEOUT)
+                                    sc.sp, sc.pc, plan.switches, EXIT_TIMEOUT)
     except ValueError:
         return False                       # its thread state is gone: it ended
     except OSError as exc:

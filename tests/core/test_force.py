@@ -351,3 +351,34 @@ done(refused=refused, available=_force.available(), alive=t.is_alive())
 ''')
     assert "not available" in result["refused"]
     assert result["available"] is False and result["alive"] is True
+
+
+def test_thread_that_keeps_waking_up_is_never_left_half_cancelled():
+    # A cancel must land inside the blocked call or not at all: one that stayed
+    # pending would fire at the thread's next wait, e.g. for the GIL, and hang
+    # the process. Threads that wake every millisecond are killed or refused.
+    result = run_case('''
+def napper(masked):
+    if masked:
+        block_all_signals()
+    while True:
+        time.sleep(0.001)
+outcomes = {}
+for masked in (False, True):
+    t = start(lambda: napper(masked))
+    for attempt in range(10):
+        try:
+            force(t)
+            outcomes[str(masked)] = "killed"
+            break
+        except ForceRefused as exc:
+            outcomes[str(masked)] = "refused: " + str(exc)
+    assert not (outcomes[str(masked)] == "killed" and t.is_alive())
+workers = [threading.Thread(target=time.sleep, args=(0.01,)) for _ in range(10)]
+for w in workers: w.start()
+for w in workers: w.join(10)
+done(outcomes=outcomes, healthy=not any(w.is_alive() for w in workers))
+''')
+    assert result["healthy"]
+    for outcome in result["outcomes"].values():
+        assert outcome == "killed" or outcome.startswith("refused: refusing a forced kill")
