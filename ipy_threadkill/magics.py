@@ -114,7 +114,8 @@ class ThreadMagics(Magics):
               help="if a gentle kill fails, cancel the thread hard: its cleanup does "
                    "not run and locks it holds stay held")
     @argument("--timeout", type=float, default=2.0, metavar="SECONDS",
-              help="how long each thread gets to die (default 2)")
+              help="how long each thread gets to die (default 2); then it is "
+                   "reported alive, or cancelled hard with --force")
     @argument("--cell", type=int, metavar="N",
               help="every running thread that cell In[N] started")
     @argument("--all", action="store_true",
@@ -147,8 +148,7 @@ class ThreadMagics(Magics):
                                      + (f"; {left} more left alone" if left else "")) from None
 
 
-# Tab completion offers only what would be accepted, and abbreviations are off:
-# `--a` must not quietly mean `--all` on a command that kills.
+# No abbreviations: `--a` must not quietly mean `--all` on a command that kills.
 ThreadMagics.threads.parser.allow_abbrev = False
 ThreadMagics.killthread.parser.allow_abbrev = False
 
@@ -248,12 +248,11 @@ def _lookup(target, infos):
     if number is not None:
         found = [i for i in infos if i.ident == number] or \
                 [i for i in infos if i.native_id == number]
-        if not found:
-            raise _Refusal(f"no running thread has ident or native id {number}")
-        return found, False
+        if found:
+            return found, False
     exact = [i for i in infos if i.name == text]
     if len(exact) > 1:
-        listed = ", ".join(f"ident {i.ident} (started by {_one_line(i.started_by)})"
+        listed = ", ".join(f"ident {i.ident} (started by {_one_line(i.started_by or '?')})"
                            for i in exact)
         raise _Refusal(f"{len(exact)} threads are named '{_one_line(text)}': {listed}; "
                        "name one by ident")
@@ -264,6 +263,8 @@ def _lookup(target, infos):
         if found:
             return found, True
         raise _Refusal(f"no running thread matches '{_one_line(text)}'")
+    if number is not None:
+        raise _Refusal(f"no running thread has ident or native id {number}")
     raise _Refusal(f"no running thread is named '{_one_line(text)}' (see %threads)")
 
 
@@ -358,6 +359,7 @@ def _text_table(infos, *, include_kernel=False, sort="cpu"):
 # -- the frontend ----------------------------------------------------------------------
 
 def _frontend_shows_widgets(shell):
+    """Whether `shell` is a Jupyter kernel's, whose frontend can render ipywidgets."""
     zmqshell = sys.modules.get("ipykernel.zmqshell")
     if zmqshell is None or not isinstance(shell, zmqshell.ZMQInteractiveShell):
         return False
@@ -368,7 +370,7 @@ def _frontend_shows_widgets(shell):
 
 _OPTIONS = {"killthread": ("--force", "--timeout", "--cell", "--all"),
             "threads": ("--all", "--sort", "--text", "--stack")}
-_LINE = re.compile(r"\s*%?(killthread|threads)\s")
+_LINE = re.compile(r"\s*%(killthread|threads)\s")
 
 
 def _current_word(text):
@@ -393,20 +395,28 @@ def complete_thread_magics(context):
     elif previous == "--timeout":
         candidates = ()
     elif previous == "--cell":
-        candidates = sorted({str(i.started_by_cell) for i in threads()
+        candidates = sorted({str(i.started_by_cell) for i in _live(False)
                              if i.started_by_cell is not None}, key=int)
     elif word.startswith("-") or (magic == "threads" and previous != "--stack"):
         candidates = _OPTIONS[magic]
     else:
-        include_kernel = magic == "threads"
-        infos = [i for i in threads(include_kernel=include_kernel)
-                 if include_kernel or _protection(i) is None]
+        infos = _live(include_kernel=magic == "threads")
         candidates = [str(i.ident) for i in infos if i.ident is not None]
         candidates += sorted({_quote(i.name) for i in infos} - {None})
     completions = [SimpleCompletion(c, type="thread") for c in candidates
                    if c.startswith(word)]
     return {"completions": completions, "matched_fragment": word,
-            "suppress": True, "ordered": True}
+            "suppress": bool(completions), "ordered": True}
+
+
+def _live(include_kernel):
+    """The threads to offer; none if the snapshot fails (a completion must never
+    raise into the user's editor)."""
+    try:
+        infos = threads(include_kernel=include_kernel)
+    except Exception:
+        return []
+    return [i for i in infos if include_kernel or _protection(i) is None]
 
 
 # -- extension entry points --------------------------------------------------------------

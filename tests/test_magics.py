@@ -225,6 +225,11 @@ def test_completion_of_options(ip, sentinels):
 def test_completion_leaves_other_lines_alone(ip, sentinels):
     assert "sentinel-a" not in _complete(ip, "sent")
     assert "sentinel-a" not in _complete(ip, "print(sent")
+    ip.user_ns["threads_seen"] = 1
+    try:                                   # a variable named like the magic still completes
+        assert "threads_seen" in _complete(ip, "threads = threads_se")
+    finally:
+        del ip.user_ns["threads_seen"]
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -384,3 +389,12 @@ def test_unload_gives_the_signal_back():
     """)
     assert "interrupted system call" in result["out"], result
     assert result["held"] and result["released"]
+
+
+def test_numeric_name_when_no_ident_matches():
+    result = _run_shell("""
+        named = start("42")
+        out = magic("killthread", "42")
+        print(json.dumps({"out": out, "alive": named.is_alive()}))
+    """)
+    assert result["out"].startswith("killed '42'") and not result["alive"], result
