@@ -10,7 +10,7 @@ In IPython or Jupyter: ``%load_ext ipy_threadkill``, then ``%threads`` and
 from .engine import KillReport, Rung, kill
 from .snapshot import ThreadInfo, stack, threads
 from .tasks import stop_task
-from .errors import (AmbiguousTarget, ForceRefused, InvalidTarget, KillTimeout,
+from .errors import (AmbiguousTarget, ForceRefused, InvalidArgument, InvalidTarget, KillTimeout,
                      NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
                      ThreadKilled)
 
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo", "stop_task",
     "ThreadKilled", "TaskStopped", "ThreadKillError",
-    "NoSuchThread", "AmbiguousTarget", "InvalidTarget", "ProtectedThread",
+    "NoSuchThread", "AmbiguousTarget", "InvalidTarget", "InvalidArgument", "ProtectedThread",
     "KillTimeout", "ForceRefused",
 ]
 

@@ -23,8 +23,8 @@ from typing import Optional, Tuple
 
 from . import _blocking, _kernel, _native, _proc
 from ._identity import resolve
-from .errors import (ForceRefused, KillTimeout, ProtectedThread, ThreadKilled,
-                     _Persistent)
+from .errors import (ForceRefused, InvalidArgument, KillTimeout, ProtectedThread,
+                     ThreadKilled, _Persistent)
 
 
 class Rung(str, enum.Enum):
@@ -256,7 +256,7 @@ def kill(target, *, timeout=2.0, force=False):
     the report) if the thread survives; a failed kill leaves nothing pending.
     """
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        raise InvalidArgument(f"timeout must be a positive number of seconds, not {timeout!r}")
     victim = resolve(target)
     reason = _kernel.protected_reason(victim.ident, victim.thread)
     if reason is not None:

@@ -27,6 +27,10 @@ class InvalidTarget(ThreadKillError, TypeError):
     """The target is not a Thread, ThreadInfo, ident, native id or name."""
 
 
+class InvalidArgument(ThreadKillError, ValueError):
+    """An option has a value that makes no sense (e.g. a negative timeout)."""
+
+
 class ProtectedThread(ThreadKillError, ValueError):
     """The target is the main thread, the caller, or a thread the kernel needs."""
 
