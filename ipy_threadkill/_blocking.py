@@ -102,9 +102,17 @@ _PACKAGE_PREFIX = _dir_prefix(os.path.dirname(__file__))
 
 def is_stdlib(filename):
     """Whether code from `filename` is the standard library's (frozen modules too)."""
-    if filename.startswith("<frozen "):
-        return True
-    return filename.startswith(_STDLIB_PREFIXES) and not filename.startswith(_SITE_PREFIXES)
+    known = _stdlib_files.get(filename)
+    if known is None:
+        known = filename.startswith("<frozen ") or (
+            filename.startswith(_STDLIB_PREFIXES) and not filename.startswith(_SITE_PREFIXES))
+        if len(_stdlib_files) > 4096:          # file names are few; bound it anyway
+            _stdlib_files.clear()
+        _stdlib_files[filename] = known
+    return known
+
+
+_stdlib_files = {}
 
 
 def _is_stdlib(code):
@@ -168,6 +176,16 @@ def describe_fd(fd, frames, cache=None):
     """A few words for file descriptor `fd`: a socket's addresses, a pipe, a file.
 
     `cache` (a dict) keeps the parsed /proc/net tables across calls of one scan."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        target = None
+    if target is not None and not target.startswith("socket:["):
+        if target.startswith("pipe:"):
+            return f"pipe (fd {fd})"
+        if target.startswith("/dev/pts") or target.startswith("/dev/tty"):
+            return f"terminal {target}"
+        return target
     for sock in _sockets(frames):
         try:
             if sock.fileno() != fd:
@@ -182,17 +200,9 @@ def describe_fd(fd, frames, cache=None):
             return f"socket {_address(sock.getsockname())}"
         except OSError:
             break
-    try:
-        target = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
+    if target is None:
         return f"fd {fd}"
-    if target.startswith("socket:["):
-        return _describe_socket_inode(int(target[8:-1]), fd, cache)
-    if target.startswith("pipe:"):
-        return f"pipe (fd {fd})"
-    if target.startswith("/dev/pts") or target.startswith("/dev/tty"):
-        return f"terminal {target}"
-    return target
+    return _describe_socket_inode(int(target[8:-1]), fd, cache)
 
 
 def _address(addr):
@@ -320,12 +330,28 @@ def _sleep_text(name, sc):
         return "sleeping", None
     if flags & TIMER_ABSTIME:
         try:
-            left = value - time.clock_gettime(clock)
+            until = time.time() + value - time.clock_gettime(clock)
         except OSError:
             return "sleeping", None
-        until = time.time() + left
-        return f"sleeping ({_seconds(max(0.0, left))} left)", until
+        return _sleep_left(until), until
     return f"sleeping (for {_seconds(value)})", None
+
+
+def _sleep_left(until):
+    return f"sleeping ({_seconds(max(0.0, until - time.time()))} left)"
+
+
+def refreshed(blocking):
+    """`blocking` as it reads now, for a thread known not to have moved since."""
+    if blocking.until is None:
+        return blocking
+    # A copy with one field changed, made without the frozen __init__ (which costs
+    # more than the rest of an unchanged thread's snapshot).
+    fresh = object.__new__(Blocking)
+    fresh.__dict__.update(blocking.__dict__,
+                          description=_sleep_left(blocking.until)
+                          + blocking.details.get("suffix", ""))
+    return fresh
 
 
 def _seconds(value):
@@ -600,9 +626,9 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
         blocking = Blocking("signal-wait", "waiting for a signal", name, sc,
                             rung="interrupted system call")
     if signum is not None and native_id and _signal_blocked(native_id, signum, cache):
-        text = f"{blocking.description}, with signals blocked"
-        return Blocking(blocking.kind, text, name, sc, gentle=False, rung=None,
-                        until=blocking.until,
+        suffix = ", with signals blocked"
+        return Blocking(blocking.kind, blocking.description + suffix, name, sc, gentle=False,
+                        rung=None, until=blocking.until, details={"suffix": suffix},
                         reason="it blocks the signals needed to interrupt "
                                f"{name} (pthread_sigmask)")
     return blocking

@@ -65,8 +65,8 @@ class Snapshotter:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._samples = {}         # ThreadIdentity -> (cpu seconds, monotonic time)
-        self._starts = {}          # (ident, native id) -> start ticks (read once)
+        self._seen = {}            # (ident, native id) -> _Seen, from the previous snapshot
+        self._identities = {}      # (ident, native id) -> ThreadIdentity (read once)
         self._masks = {}           # (native id, signal) -> blocked? (read once)
 
     def take(self, *, include_kernel=False):
@@ -76,6 +76,23 @@ class Snapshotter:
             raise TypeError(f"include_kernel must be True or False, not {include_kernel!r}")
         with self._lock:
             return _Scan(self).run(include_kernel)
+
+
+class _Seen:
+    """What the previous snapshot learnt about one thread."""
+
+    __slots__ = ("cpu", "when", "frame_id", "lasti", "blocking", "where", "static")
+
+    def __init__(self, cpu, when, frame_id, lasti, blocking, where, static):
+        self.cpu, self.when, self.frame_id, self.lasti = cpu, when, frame_id, lasti
+        self.blocking, self.where, self.static = blocking, where, static
+
+    def unchanged(self, cpu, frame):
+        """Whether the thread cannot have moved since: it used no CPU at all (its
+        clock counts nanoseconds, and leaving a system call costs some) and sits
+        at the same instruction of the same frame. Then /proc need not be read."""
+        return cpu is not None and cpu == self.cpu and self.blocking.kind != "finished" \
+            and (frame is None or (id(frame) == self.frame_id and frame.f_lasti == self.lasti))
 
 
 class _Scan:
@@ -89,6 +106,7 @@ class _Scan:
         self.cache = {"masks": owner._masks}
         self.cells = _origin.CellNames()
         self.signum = _interrupt_signal()
+        self.seen = {}                       # this snapshot's _Seen, for the next one
 
     def run(self, include_kernel):
         frames = sys._current_frames()
@@ -106,58 +124,70 @@ class _Scan:
         infos += [self._foreign_info(tid, now, boot)
                   for tid in (_proc.task_ids() or ()) if tid not in known]
         infos = [i for i in infos if i is not None]
-        self.owner._samples = {i.identity: (i.cpu_seconds, now) for i in infos
-                               if i.cpu_seconds is not None}
-        live = {(i.ident, i.native_id) for i in infos}
-        self.owner._starts = {k: v for k, v in self.owner._starts.items() if k in live}
+        self.owner._seen = self.seen
+        self.owner._identities = {k: v for k, v in self.owner._identities.items()
+                                  if k in self.seen}
         tids = {i.native_id for i in infos}
         self.owner._masks = {k: v for k, v in self.owner._masks.items() if k[0] in tids}
-        infos.sort(key=lambda i: (i.ident != threading.main_thread().ident,
-                                  _KIND_ORDER[i.kind], -(i.age or 0.0)))
+        main = threading.main_thread().ident
+        infos.sort(key=lambda i: (i.ident != main, _KIND_ORDER[i.kind], -(i.age or 0.0)))
         if include_kernel:
             return infos
-        return [i for i in infos if i.kernel_reason is None
-                or i.ident == threading.main_thread().ident]
+        return [i for i in infos if i.kernel_reason is None or i.ident == main]
 
     def _identity(self, ident, native):
         """The ThreadIdentity resolve() computes, its start time read only once:
         /proc's stat is the costliest read of a snapshot."""
         key = (ident, native)
-        started = self.owner._starts.get(key)
-        if started is None and native:
-            started = _proc.start_ticks(native)
-            if started is not None:
-                self.owner._starts[key] = started
-        return ThreadIdentity(ident, native, started)
+        identity = self.owner._identities.get(key)
+        if identity is None:
+            identity = ThreadIdentity(ident, native, _proc.start_ticks(native) if native else None)
+            if identity.started is not None:
+                self.owner._identities[key] = identity
+        return identity
 
-    def _cpu(self, identity, now):
-        seconds = _cpu_seconds(identity)
-        before = self.owner._samples.get(identity)
+    def _look(self, identity, frame, now, analyze):
+        """(Blocking, where, cpu seconds, cpu %, static) of a thread; what did not
+        change since the previous snapshot is not looked at again."""
+        cpu = _cpu_seconds(identity)
+        key = (identity.ident, identity.native_id)
+        before = self.owner._seen.get(key)
         percent = None
-        if seconds is not None and before is not None and now > before[1]:
-            percent = max(0.0, 100.0 * (seconds - before[0]) / (now - before[1]))
-        return seconds, percent
+        if cpu is not None and before is not None and before.cpu is not None \
+                and now > before.when:
+            percent = max(0.0, 100.0 * (cpu - before.cpu) / (now - before.when))
+        if before is not None and before.unchanged(cpu, frame):
+            blocking, where = _blocking.refreshed(before.blocking), before.where
+        else:
+            blocking, where = analyze(), self._where(frame)
+        static = before.static if before is not None else None
+        self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
+                                    blocking, where, static)
+        return blocking, where, cpu, percent, static
 
     def _python_info(self, ident, thread, identity, frame, frames, now, boot):
         native = identity.native_id
-        blocking = _blocking.analyze(ident, native, frame, frames, self.signum,
-                                     cache=self.cache)
-        cpu, percent = self._cpu(identity, now)
+        blocking, where, cpu, percent, static = self._look(
+            identity, frame, now, lambda: _blocking.analyze(
+                ident, native, frame, frames, self.signum, cache=self.cache))
+        if static is None:
+            # What a thread is never changes: read once per thread.
+            kind = "threading" if thread is not None and not _is_dummy(thread) else "bare"
+            static = self.seen[identity.ident, native].static = (
+                kind, _kernel.kernel_reason(ident, thread), self.cells.origin(ident, thread))
+        kind, reason, origin = static
         state, state_kind = blocking.description, blocking.kind
         if blocking.details.get("gil") and percent is not None and percent < _STARVED_PERCENT:
             state, state_kind = "waiting for the GIL", "gil"
-        kind = "threading" if thread is not None and not _is_dummy(thread) else "bare"
-        reason = _kernel.kernel_reason(ident, thread)
         alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
         plan, rung, killable = _plan(blocking, reason, alive)
-        origin = self.cells.origin(ident, thread)
-        return ThreadInfo(
+        return _info(
             identity=identity, ident=ident, native_id=native,
             name=thread.name if kind == "threading" else f"<bare thread {ident}>",
             daemon=thread.daemon if kind == "threading" else None,
             alive=alive, age=_age(identity.started, boot), kind=kind,
             state=state, state_kind=state_kind, cpu_seconds=cpu, cpu_percent=percent,
-            where=self._where(frame), started_by=origin.text if origin else None,
+            where=where, started_by=origin.text if origin else None,
             started_by_cell=origin.cell if origin else None, kernel_reason=reason,
             killable=killable, kill_plan=plan, expected_rung=rung)
 
@@ -166,11 +196,12 @@ class _Scan:
         if comm is None:
             return None                       # ended since the task list was read
         identity = self._identity(None, tid)
-        blocking = _blocking.analyze(None, tid, None, {}, None, cache=self.cache)
-        cpu, percent = self._cpu(identity, now)
+        blocking, _, cpu, percent, _ = self._look(
+            identity, None, now,
+            lambda: _blocking.analyze(None, tid, None, {}, None, cache=self.cache))
         name = comm.decode(errors="replace").strip()
         reason = _kernel.foreign_reason(name)
-        return ThreadInfo(
+        return _info(
             identity=identity, ident=None, native_id=tid, name=name, daemon=None,
             alive=blocking.kind != "finished", age=_age(identity.started, boot),
             kind="foreign", state=blocking.description, state_kind=blocking.kind,
@@ -185,6 +216,15 @@ class _Scan:
         user = _blocking.user_frame(frame)
         return self.cells.location(user.f_code.co_filename, user.f_lineno,
                                    user.f_code.co_name)
+
+
+def _info(**fields):
+    """A ThreadInfo, equal to ThreadInfo(**fields). A frozen dataclass's __init__
+    sets each field through object.__setattr__, which for these 19 fields costs
+    as much as the rest of a thread's snapshot; this fills them in one call."""
+    info = object.__new__(ThreadInfo)
+    info.__dict__.update(fields)
+    return info
 
 
 def _plan(blocking, reason, alive):

@@ -243,6 +243,31 @@ def test_main_thread_always_listed_never_killable(snap):
     assert not info["killable"] and info["kill_plan"].startswith("refused: ")
 
 
+RECORD = r"""
+import dataclasses, json, threading
+import ipy_threadkill
+from ipy_threadkill import ThreadInfo
+
+stop = threading.Event()
+threading.Thread(target=stop.wait, name="w", daemon=True).start()
+infos = ipy_threadkill.threads(include_kernel=True) + ipy_threadkill.threads()
+names = [f.name for f in dataclasses.fields(ThreadInfo)]
+same = all(i == ThreadInfo(**{n: getattr(i, n) for n in names}) for i in infos)
+try:
+    infos[0].name = "changed"
+    frozen = False
+except dataclasses.FrozenInstanceError:
+    frozen = True
+print(json.dumps({"same": same, "frozen": frozen, "fields": sorted(vars(infos[0])) == sorted(names),
+                  "hashable": len({i for i in infos}) <= len(infos)}))
+"""
+
+
+def test_thread_info_is_a_frozen_record():
+    out = run_json(RECORD)
+    assert out == {"same": True, "frozen": True, "fields": True, "hashable": True}
+
+
 def test_common_fields(snap):
     for name, info in snap["rows"].items():
         assert info["alive"] is True, name
