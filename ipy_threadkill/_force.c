@@ -66,6 +66,12 @@
 #  define FORCE_LOCK_SEMAPHORE 1
 #endif  /* < 3.13 */
 
+/* 3.12+: each C-to-Python call links an entry frame that lives on the C stack
+ * into the frame chain; frames are relinked past it (internal frame layout). */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define FORCE_CSTACK_FRAMES 1
+#endif  /* >= 3.12 */
+
 /* 3.13: interpreter exit joins every non-daemon thread's _ThreadHandle found on
  * a list that only the thread itself leaves, under the runtime's HEAD_LOCK:
  * reaching both takes the internal headers. */
@@ -86,10 +92,15 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#ifdef FORCE_THREAD_HANDLES
+#if defined(FORCE_CSTACK_FRAMES) || defined(FORCE_THREAD_HANDLES)
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
 #  endif
+#endif  /* internal headers */
+#ifdef FORCE_CSTACK_FRAMES
+#  include "internal/pycore_frame.h"
+#endif  /* FORCE_CSTACK_FRAMES */
+#ifdef FORCE_THREAD_HANDLES
 #  include "internal/pycore_llist.h"
 #  include "internal/pycore_runtime.h"
 #endif  /* FORCE_THREAD_HANDLES */
@@ -452,6 +463,84 @@ keep_datastack(PyThreadState *Py_UNUSED(tstate))
 }
 #endif  /* FORCE_DATASTACK */
 
+/* Frames whose `previous` must skip the C-stack entry frames after the thread
+ * is gone. Collected while it lives (parked, without the GIL, so its chain
+ * cannot change), applied once it is dead: then no frame of the leaked chain
+ * (frame objects, generators) leads into the freed stack. */
+typedef struct {
+    Py_ssize_t count;
+    void **frames;              /* pairs: frame, its new previous */
+} force_relinks;
+
+#ifdef FORCE_CSTACK_FRAMES
+#if PY_VERSION_HEX >= 0x030D0000
+#  define INNERMOST_FRAME(tstate) ((tstate)->current_frame)
+#else
+#  define INNERMOST_FRAME(tstate) ((tstate)->cframe->current_frame)
+#endif  /* version */
+
+static _PyInterpreterFrame *
+skip_cstack(_PyInterpreterFrame *frame)
+{
+    while (frame != NULL && frame->owner == FRAME_OWNED_BY_CSTACK)
+        frame = frame->previous;
+    return frame;
+}
+
+/* Fill `out` with every frame whose previous is an entry frame. Returns 0, or
+ * -1 with MemoryError set. */
+static int
+collect_relinks(PyThreadState *tstate, force_relinks *out)
+{
+    _PyInterpreterFrame *first = skip_cstack(INNERMOST_FRAME(tstate)), *frame;
+    Py_ssize_t count = 0;
+
+    out->count = 0;
+    out->frames = NULL;
+    for (frame = first; frame != NULL; frame = skip_cstack(frame->previous))
+        count += frame->previous != NULL && frame->previous->owner == FRAME_OWNED_BY_CSTACK;
+    if (count == 0)
+        return 0;
+    out->frames = PyMem_Calloc((size_t)count * 2, sizeof(void *));
+    if (out->frames == NULL)
+        goto error;
+    for (frame = first; frame != NULL; frame = skip_cstack(frame->previous)) {
+        if (frame->previous != NULL && frame->previous->owner == FRAME_OWNED_BY_CSTACK) {
+            out->frames[2 * out->count] = frame;
+            out->frames[2 * out->count + 1] = skip_cstack(frame->previous);
+            out->count++;
+        }
+    }
+    return 0;
+
+error:
+    PyErr_NoMemory();
+    return -1;
+}
+
+static void
+apply_relinks(const force_relinks *relinks)
+{
+    for (Py_ssize_t i = 0; i < relinks->count; i++) {
+        _PyInterpreterFrame *frame = relinks->frames[2 * i];
+        frame->previous = relinks->frames[2 * i + 1];
+    }
+}
+#else
+static int
+collect_relinks(PyThreadState *Py_UNUSED(tstate), force_relinks *out)
+{
+    out->count = 0;                 /* no frame lives on the C stack */
+    out->frames = NULL;
+    return 0;
+}
+
+static void
+apply_relinks(const force_relinks *Py_UNUSED(relinks))
+{
+}
+#endif  /* FORCE_CSTACK_FRAMES */
+
 static void
 dispose_thread_state(PyThreadState *tstate)
 {
@@ -485,6 +574,8 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
     double timeout;
     long limit_us;
     PyThreadState *tstate;
+    force_relinks relinks;
+    PyObject *result;
 
     if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkOd:force_cancel", &ident, &call.tid, &call.nr,
                           &call.args[0], &call.args[1], &call.args[2], &call.args[3],
@@ -506,21 +597,34 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_Format(PyExc_ValueError, "no other thread state with ident %lu", ident);
         return NULL;
     }
+    if (collect_relinks(tstate, &relinks) < 0)
+        return NULL;
     call.pid = getpid();
     limit_us = (long)(timeout * 1e6);
     ended = idle != Py_None ? end_by_cancel(ident, &call, switches)
                             : end_by_signal(&call, limit_us);
     if (ended < 0)
-        return NULL;
-    if (ended == 0)
-        Py_RETURN_FALSE;
+        goto error;
+    if (ended == 0) {
+        result = Py_False;
+        goto done;
+    }
     if (!wait_thread_gone(call.pid, call.tid, limit_us)) {
         errno = ETIMEDOUT;
         PyErr_SetFromErrno(PyExc_OSError);
-        return NULL;
+        goto error;
     }
+    apply_relinks(&relinks);
     dispose_thread_state(tstate);
-    Py_RETURN_TRUE;
+    result = Py_True;
+done:
+    PyMem_Free(relinks.frames);
+    Py_INCREF(result);
+    return result;
+
+error:
+    PyMem_Free(relinks.frames);
+    return NULL;
 }
 
 /* The real-time signal force_cancel uses, chosen on first call. */

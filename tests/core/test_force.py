@@ -382,3 +382,35 @@ done(outcomes=outcomes, healthy=not any(w.is_alive() for w in workers))
     assert result["healthy"]
     for outcome in result["outcomes"].values():
         assert outcome == "killed" or outcome.startswith("refused: refusing a forced kill")
+
+
+def test_frames_kept_from_before_the_kill_stay_readable():
+    # Frame objects of the victim taken before the kill (a traceback, a debugger,
+    # gc.get_objects()) must not lead into its freed C stack: on 3.12/3.13 a
+    # frame called from C links to an entry frame that lived there.
+    result = run_case('''
+def inner():
+    time.sleep(3600)
+def via_c():
+    list(map(lambda _: inner(), [1]))        # Python -> C (map) -> Python
+t = start(via_c)
+blocked_in(t, "clock_nanosleep", "pselect6")
+kept = []
+f = sys._current_frames()[t.ident]
+while f is not None:
+    kept.append(f)
+    f = f.f_back
+force(t)
+workers = [threading.Thread(target=lambda: None) for _ in range(5)]   # reuse its stack
+for w in workers: w.start()
+for w in workers: w.join(10)
+names = []
+for f in kept:
+    back = f.f_back
+    names.append((f.f_code.co_name, f.f_lineno, back.f_code.co_name if back else None))
+    f.f_locals
+gc.collect()
+done(names=names)
+''')
+    names = [name for name, _, _ in result["names"]]
+    assert names[:3] == ["inner", "<lambda>", "via_c"], names
