@@ -555,6 +555,54 @@ dispose_thread_state(PyThreadState *tstate)
  * Python-facing functions
  */
 
+/* Parse force_cancel's arguments. Returns 0, or -1 with an exception set. */
+static int
+parse_request(PyObject *args, unsigned long *ident, force_call *call,
+              long long *switches, long *limit_us)
+{
+    PyObject *idle;
+    double timeout;
+
+    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkOd:force_cancel", ident, &call->tid,
+                          &call->nr, &call->args[0], &call->args[1], &call->args[2],
+                          &call->args[3], &call->args[4], &call->args[5], &call->sp,
+                          &call->pc, &idle, &timeout))
+        return -1;
+    *switches = -1;
+    if (idle != Py_None) {
+        *switches = PyLong_AsLongLong(idle);
+        if (*switches == -1 && PyErr_Occurred())
+            return -1;
+    }
+    if (call->tid <= 0 || !(timeout > 0) || (idle != Py_None && *switches < 0)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "tid and timeout must be positive, idle_switches not negative");
+        return -1;
+    }
+    call->pid = getpid();
+    *limit_us = (long)(timeout * 1e6);
+    return 0;
+}
+
+/* End the OS thread (by pthread_cancel when `switches` >= 0, else by the signal)
+ * and wait for it to be gone. Returns 1 if gone, 0 if it had moved on (nothing
+ * changed), -1 with an exception set. */
+static int
+end_thread(unsigned long ident, const force_call *call, long long switches, long limit_us)
+{
+    int ended = switches >= 0 ? end_by_cancel(ident, call, switches)
+                              : end_by_signal(call, limit_us);
+
+    if (ended <= 0)
+        return ended;
+    if (!wait_thread_gone(call->pid, call->tid, limit_us)) {
+        errno = ETIMEDOUT;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 1;
+}
+
 /* force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool
  * End thread `ident` (OS thread `tid`), blocked in system call `nr` as /proc
  * described it, and dispose of its thread state; the GIL is held throughout.
@@ -568,30 +616,14 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
 {
     unsigned long ident;
     force_call call;
-    PyObject *idle;
-    long long switches = -1;
-    int ended;
-    double timeout;
+    long long switches;
     long limit_us;
     PyThreadState *tstate;
     force_relinks relinks;
-    PyObject *result;
+    int ended;
 
-    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkOd:force_cancel", &ident, &call.tid, &call.nr,
-                          &call.args[0], &call.args[1], &call.args[2], &call.args[3],
-                          &call.args[4], &call.args[5], &call.sp, &call.pc,
-                          &idle, &timeout))
+    if (parse_request(args, &ident, &call, &switches, &limit_us) < 0)
         return NULL;
-    if (idle != Py_None) {
-        switches = PyLong_AsLongLong(idle);
-        if (switches == -1 && PyErr_Occurred())
-            return NULL;
-    }
-    if (call.tid <= 0 || !(timeout > 0) || (idle != Py_None && switches < 0)) {
-        PyErr_SetString(PyExc_ValueError,
-                         "tid and timeout must be positive, idle_switches not negative");
-        return NULL;
-    }
     tstate = force_find_tstate(ident);
     if (tstate == NULL || tstate == PyThreadState_Get()) {
         PyErr_Format(PyExc_ValueError, "no other thread state with ident %lu", ident);
@@ -599,28 +631,15 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
     }
     if (collect_relinks(tstate, &relinks) < 0)
         return NULL;
-    call.pid = getpid();
-    limit_us = (long)(timeout * 1e6);
-    ended = idle != Py_None ? end_by_cancel(ident, &call, switches)
-                            : end_by_signal(&call, limit_us);
+    ended = end_thread(ident, &call, switches, limit_us);
     if (ended < 0)
         goto error;
-    if (ended == 0) {
-        result = Py_False;
-        goto done;
+    if (ended) {
+        apply_relinks(&relinks);
+        dispose_thread_state(tstate);
     }
-    if (!wait_thread_gone(call.pid, call.tid, limit_us)) {
-        errno = ETIMEDOUT;
-        PyErr_SetFromErrno(PyExc_OSError);
-        goto error;
-    }
-    apply_relinks(&relinks);
-    dispose_thread_state(tstate);
-    result = Py_True;
-done:
     PyMem_Free(relinks.frames);
-    Py_INCREF(result);
-    return result;
+    return PyBool_FromLong(ended);
 
 error:
     PyMem_Free(relinks.frames);
