@@ -111,7 +111,8 @@ def _plan(victim):
     if sc is None:
         raise _refuse(victim, "it is not blocked in a system call (it runs Python, "
                       "waits for the GIL or runs C code): a cancel could land "
-                      "anywhere, even holding the GIL")
+                      "anywhere, even holding the GIL; kill it without force (an "
+                      "exception reaches code that runs), or wait for its C call")
     name = _NAMES.get(sc.nr, str(sc.nr))
     waiting_for = _check_call(victim, name, sc, stack)
     held = _held_locks(victim.ident, stack, waiting_for)
@@ -142,12 +143,13 @@ def _check_call(victim, name, sc, stack):
         return _lock_waited_on(victim, sc, stack)
     if name not in _CANCELLABLE:
         raise _refuse(victim, f"it is blocked in {name}, not a call a cancel is known "
-                      "to be safe in")
+                      "to be safe in; make the call return, or restart the kernel")
     if name in _READS:
         owner = _buffered_file(sc.args[0], stack)
         if owner is not None:
             raise _refuse(victim, f"it reads through {owner}, whose internal lock it "
-                          "holds: killing it would leave that file unusable")
+                          "holds: killing it would leave that file unusable; make the "
+                          "read return (write to or close the other end)")
     return None
 
 
@@ -157,13 +159,15 @@ def _lock_waited_on(victim, sc, stack):
         raise _refuse(victim, "it waits in CPython's parking lot (a Lock, Event or "
                       "the GIL): the wait entry lives on its own stack and stays "
                       "linked after a cancel, so other threads would later use "
-                      "freed memory")
+                      "freed memory; release what it waits for, or restart the "
+                      "kernel")
     for lock in _locks_in(stack):
         if semaphore_of(lock) == sc.args[0]:
             return lock
     raise _refuse(victim, "it waits on a futex that is not a Lock found in its "
                   "frames (the GIL, CPython's own locks or a C library's): "
-                  "cancelling it there is not safe")
+                  "cancelling it there is not safe; release what it waits for, "
+                  "or restart the kernel")
 
 
 def _check_handle(victim):
@@ -180,8 +184,9 @@ def _check_handle(victim):
     except (TypeError, ValueError):
         pass
     if not victim.thread.daemon:
-        raise _refuse(victim, "interpreter exit would wait for it forever (its "
-                      "thread handle cannot be released on this Python)")
+        raise _refuse(victim, "interpreter exit would wait for it forever (it is "
+                      "not a daemon thread and its handle cannot be released on this "
+                      "Python); restart the kernel")
 
 
 def _signal_blocked(victim, tid, signum):
@@ -197,13 +202,14 @@ def _check_cancellable(victim, tid, name, sc):
     pending and fire later, possibly while the thread waits for the GIL."""
     if _proc.signal_blocked(tid, _SIGCANCEL):
         raise _refuse(victim, "it blocks every signal, even glibc's cancellation "
-                      "signal: nothing can end it")
-    where = _libc_function(sc.pc)
+                      "signal: nothing can end it but a kernel restart")
     if name == "futex":
         return                            # sem_wait, proven by the Lock above
+    where = _libc_function(sc.pc)
     if where is None or where == "syscall":
         raise _refuse(victim, f"it blocks every signal and its {name} was not issued "
-                      "by a C library function that can be cancelled")
+                      "by a C library function that can be cancelled; make the call "
+                      "return, or restart the kernel")
 
 
 def _libc_function(pc):

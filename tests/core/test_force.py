@@ -414,3 +414,21 @@ done(names=names)
 ''')
     names = [name for name, _, _ in result["names"]]
     assert names[:3] == ["inner", "<lambda>", "via_c"], names
+
+
+def test_report_names_the_locks_it_held():
+    result = run_case('''
+mine, reentrant = threading.Lock(), threading.RLock()
+def holder():
+    with reentrant:
+        with mine:
+            time.sleep(3600)
+t = start(holder)
+blocked_in(t, "clock_nanosleep", "pselect6")
+report = summary(force(t))
+done(report=report, still_held=mine.locked(), reentrant_free=reentrant.acquire(timeout=0.01))
+''')
+    held = " ".join(result["report"]["held"])
+    assert "Lock 'mine' in holder()" in held and "RLock 'reentrant' in holder()" in held
+    assert "locks that stay held" in result["report"]["text"]
+    assert result["still_held"] and not result["reentrant_free"]
