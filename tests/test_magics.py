@@ -363,7 +363,10 @@ def test_unkillable_thread_gets_one_line_and_others_still_die():
     assert second.startswith("killed 'other'") and not result["other"]
     forced = result["forced"].splitlines()
     assert len(forced) == 1 and "Traceback" not in result["forced"], forced
-    assert forced[0].startswith(("killed 'stuck'", "could not kill", "forced kill")), forced
+    if forced[0].startswith("killed 'stuck'"):
+        assert "cleanup did NOT run" in forced[0], forced       # the user must be told
+    else:                                                       # refused where unsafe
+        assert "forced" in forced[0] or "force" in forced[0], forced
 
 
 def _caught_signals():
