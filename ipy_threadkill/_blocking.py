@@ -273,6 +273,9 @@ def _hex_address(text, family):
     return f"{address}:{int(port, 16)}"
 
 
+_open_lock = threading.Lock()       # the files below are opened once per process
+
+
 class _Memory:
     """Reads this process's memory through /proc/self/mem, which fails with an
     error (never a crash) if the address was unmapped meanwhile."""
@@ -283,11 +286,13 @@ class _Memory:
 
     def read(self, address, size):
         if self.pid != os.getpid():          # a forked child must not read its parent
-            self.fd, self.pid = None, os.getpid()
-            try:
-                self.fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                pass
+            with _open_lock:
+                if self.pid != os.getpid():
+                    try:
+                        self.fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:
+                        self.fd = None
+                    self.pid = os.getpid()
         if self.fd is None:
             return None
         try:
@@ -493,10 +498,11 @@ def user_frame(frame):
 class _Task:
     """Reads /proc/self/task/<tid>/syscall without releasing the GIL.
 
-    os.read would let other threads run mid-scan: a Python thread that takes the
-    GIL then shows as "running" and looks like C code. With the GIL held, every
-    Python thread is either blocked in a system call, waiting for the GIL, or
-    running C code that released it, which is what the snapshot reports."""
+    os.read would let other threads run mid-scan, and a Python thread that took
+    the GIL meanwhile would show as running C code. With the GIL held, every
+    other Python thread is blocked in a system call, waiting for the GIL, or
+    runnable: running C code that released the GIL, or just handed the GIL and
+    not yet on a CPU (analyze() tells these two apart by the thread's frame)."""
 
     def __init__(self):
         try:
@@ -509,29 +515,34 @@ class _Task:
         self.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
         self.read.restype = ctypes.c_ssize_t
         self.close.argtypes = [ctypes.c_int]
-        self.buffer = ctypes.create_string_buffer(256)
+        # Kept open: opening "<tid>/syscall" relative to it saves the kernel a
+        # path walk per thread.
         self.dir_fd, self.pid = None, None
 
     def syscall_text(self, tid):
         """The syscall file's text; b"" if the thread is gone, None without /proc."""
         if self.openat is None:
             return _proc._read(f"{_proc.TASKS}/{tid}/syscall") if self.have_proc() else None
-        if self.pid != os.getpid():
-            self.pid = os.getpid()
-            try:
-                self.dir_fd = os.open(_proc.TASKS, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            except OSError:
-                self.dir_fd = None
+        if self.pid != os.getpid():             # first use, or a forked child
+            with _open_lock:
+                if self.pid != os.getpid():
+                    try:
+                        self.dir_fd = os.open(_proc.TASKS,
+                                              os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    except OSError:
+                        self.dir_fd = None
+                    self.pid = os.getpid()
         if self.dir_fd is None:
             return None
         fd = self.openat(self.dir_fd, b"%d/syscall" % tid, os.O_RDONLY | os.O_CLOEXEC)
         if fd < 0:
             return b""
+        buffer = ctypes.create_string_buffer(256)     # per call: snapshots may overlap
         try:
-            size = self.read(fd, self.buffer, 255)
+            size = self.read(fd, buffer, 255)
         finally:
             self.close(fd)
-        return self.buffer.raw[:size] if size > 0 else b""
+        return buffer.raw[:size] if size > 0 else b""
 
     @staticmethod
     def have_proc():
