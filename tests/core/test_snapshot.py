@@ -88,6 +88,9 @@ assert libc.pthread_create(ctypes.byref(pthread), None,
                            ctypes.cast(libc.sleep, ctypes.c_void_p), ctypes.c_void_p(3600)) == 0
 
 EXPECT = json.loads(sys.argv[1])
+# Each victim's row from the first snapshot that shows it in its state: a victim
+# may pass through others on its way (starting, or taking its turn at the GIL).
+matched = {}
 deadline = time.monotonic() + 20
 while True:
     infos = ipy_threadkill.threads(include_kernel=True)
@@ -96,15 +99,16 @@ while True:
         key = i.name if i.kind != "foreign" else "foreign"
         if i.kind == "foreign" and i.state_kind != "sleep":
             continue                # another C library's thread
+        if key.startswith("<bare thread"):
+            key = "bare"
         rows[key] = {f: getattr(i, f) for f in (
             "ident", "native_id", "name", "daemon", "alive", "kind", "state", "state_kind",
             "where", "started_by", "started_by_cell", "kernel_reason", "killable",
             "kill_plan", "expected_rung", "cpu_seconds", "cpu_percent", "age")}
-    bare_rows = [v for k, v in rows.items() if k.startswith("<bare thread")]
-    if bare_rows:
-        rows["bare"] = bare_rows[0]
-    missing = {k: rows.get(k, {}).get("state") for k, pattern in EXPECT.items()
-               if not re.fullmatch(pattern, rows.get(k, {}).get("state") or "")}
+        if key in EXPECT and key not in matched and re.fullmatch(EXPECT[key], rows[key]["state"]):
+            matched[key] = rows[key]
+    rows.update(matched)
+    missing = {k: rows.get(k, {}).get("state") for k in EXPECT if k not in matched}
     if not missing or time.monotonic() > deadline:
         break
     time.sleep(0.05)
