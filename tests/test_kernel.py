@@ -86,7 +86,8 @@ def test_completion_offers_live_threads(kernel, story):
 
 
 def test_refusals_change_nothing(kernel, story):
-    for line in ("%killthread MainThread", "%killthread nosuch",
+    for line in ("%killthread MainThread", "%killthread Heartbeat", "%killthread Control",
+                 "%killthread IOPub spinner", "%killthread nosuch",
                  "%killthread spinner nosuch", "%killthread --all spinner"):
         result = kernel.execute(line)
         # IPython shows a UsageError as one line on stderr, with no traceback.
