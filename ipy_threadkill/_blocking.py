@@ -519,10 +519,13 @@ class _Task:
         # path walk per thread.
         self.dir_fd, self.pid = None, None
 
-    def syscall_text(self, tid):
-        """The syscall file's text; b"" if the thread is gone, None without /proc."""
+    def text(self, tid, name=b"syscall", size=256):
+        """The start of file `name` of thread `tid`; b"" if the thread is gone,
+        None without /proc."""
         if self.openat is None:
-            return _proc._read(f"{_proc.TASKS}/{tid}/syscall") if self.have_proc() else None
+            if not self.have_proc():
+                return None
+            return _proc._read(f"{_proc.TASKS}/{tid}/{name.decode()}") or b""
         if self.pid != os.getpid():             # first use, or a forked child
             with _open_lock:
                 if self.pid != os.getpid():
@@ -534,12 +537,12 @@ class _Task:
                     self.pid = os.getpid()
         if self.dir_fd is None:
             return None
-        fd = self.openat(self.dir_fd, b"%d/syscall" % tid, os.O_RDONLY | os.O_CLOEXEC)
+        fd = self.openat(self.dir_fd, b"%d/%s" % (tid, name), os.O_RDONLY | os.O_CLOEXEC)
         if fd < 0:
             return b""
-        buffer = ctypes.create_string_buffer(256)     # per call: snapshots may overlap
+        buffer = ctypes.create_string_buffer(size)    # per call: snapshots may overlap
         try:
-            size = self.read(fd, buffer, 255)
+            size = self.read(fd, buffer, size)
         finally:
             self.close(fd)
         return buffer.raw[:size] if size > 0 else b""
@@ -557,7 +560,7 @@ GONE = "gone"
 def read_syscall(tid):
     """The Syscall thread `tid` is blocked in, RUNNING if it is not in one, GONE if
     it has ended, None where /proc does not say."""
-    text = _task.syscall_text(tid)
+    text = _task.text(tid)
     if text is None:
         return None
     if not text:
@@ -648,11 +651,32 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
 def _signal_blocked(native_id, signum, cache):
     memo = cache.get("masks") if cache is not None else None
     if memo is None:
-        return _proc.signal_blocked(native_id, signum)
+        return signal_blocked(native_id, signum)
     key = (native_id, signum)
     if key not in memo:
-        memo[key] = _proc.signal_blocked(native_id, signum)
+        memo[key] = signal_blocked(native_id, signum)
     return memo[key]
+
+
+def signal_blocked(tid, signum):
+    """Whether thread `tid` blocks `signum` (None if unknown): _proc's answer,
+    read without parsing the whole status file, which costs more than the rest."""
+    text = _task.text(tid, b"status", 4096)
+    start = text.find(b"\nSigBlk:") if text else -1
+    if start < 0:
+        return None
+    mask = text[start + 8:text.index(b"\n", start + 1)].strip()
+    return bool(int(mask, 16) >> (signum - 1) & 1)
+
+
+def start_ticks(tid):
+    """_proc.start_ticks(tid), read without releasing the GIL: the identity a
+    snapshot gives a thread is the one kill() checks."""
+    text = _task.text(tid, b"stat", 1024)
+    if not text:
+        return None
+    # Field 22 of proc(5); the command name, in parentheses, may hold spaces.
+    return int(text[text.rindex(b")") + 2:].split()[19])
 
 
 def _poll_text(name, frames):

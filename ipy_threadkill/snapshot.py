@@ -141,7 +141,8 @@ class _Scan:
         key = (ident, native)
         identity = self.owner._identities.get(key)
         if identity is None:
-            identity = ThreadIdentity(ident, native, _proc.start_ticks(native) if native else None)
+            identity = ThreadIdentity(ident, native,
+                                      _blocking.start_ticks(native) if native else None)
             if identity.started is not None:
                 self.owner._identities[key] = identity
         return identity
