@@ -41,7 +41,6 @@ _POLLS = ("select", "pselect6", "poll", "ppoll", "epoll_wait", "epoll_pwait", "e
 _READS = ("read", "readv", "pread64", "recvfrom", "recvmsg")
 _WRITES = ("write", "writev", "pwrite64", "sendto", "sendmsg")
 _CHILD_WAITS = ("wait4", "waitid")
-_SIGNAL_WAITS = ("pause", "rt_sigsuspend", "rt_sigtimedwait")
 TIMER_ABSTIME = 1
 
 # How to describe the object a Condition.wait() serves, by the caller's function.
