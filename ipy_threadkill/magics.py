@@ -23,12 +23,15 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from . import _kernel, engine
 from .errors import ThreadKillError
-from .snapshot import stack, threads
+from .snapshot import Snapshotter, stack, threads
 
 _SORTS = ("cpu", "name", "age")
 _GLOB = re.compile(r"[*?[]")
-# CPU % needs two snapshots; the first %threads waits this long for the second.
-_CPU_WINDOW = 0.2
+# CPU % is measured between two snapshots of the table's own (so that completion or
+# %killthread in between do not shorten it), over a recent window: at least
+# _CPU_MIN seconds (shorter is noise), and a fresh _CPU_FRESH when the previous
+# %threads is older than _CPU_STALE (an average over minutes hides a runaway).
+_CPU_MIN, _CPU_FRESH, _CPU_STALE = 0.05, 0.2, 5.0
 # Column caps keep the text table readable in a notebook's output area.
 _WIDTHS = {"name": 28, "state": 40, "where": 44, "started by": 24}
 
@@ -89,7 +92,7 @@ class ThreadMagics(Magics):
                 text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
                 print(text.rstrip("\n"))
             elif args.text or not self._show_table(args):
-                print(_text_table(_sampled(), include_kernel=args.all, sort=args.sort))
+                print(_text_table(_sampler.take(), include_kernel=args.all, sort=args.sort))
 
     def _show_table(self, args):
         """Display the live table if this frontend can; return whether it did."""
@@ -305,13 +308,26 @@ def _number(text):
 
 # -- the text table -------------------------------------------------------------------
 
-def _sampled():
-    """A snapshot with CPU % filled in: the very first one has nothing to compare to."""
-    infos = threads(include_kernel=True)
-    if infos and all(i.cpu_percent is None for i in infos):
-        time.sleep(_CPU_WINDOW)
-        infos = threads(include_kernel=True)
-    return infos
+class _Sampler:
+    """Snapshots for the text table, with CPU % over a recent window."""
+
+    def __init__(self):
+        self.snapshots = Snapshotter()
+        self.last = None
+
+    def take(self):
+        since = None if self.last is None else time.monotonic() - self.last
+        if since is None or since > _CPU_STALE:
+            self.snapshots.take(include_kernel=True)
+            time.sleep(_CPU_FRESH)
+        elif since < _CPU_MIN:
+            time.sleep(_CPU_MIN - since)
+        infos = self.snapshots.take(include_kernel=True)
+        self.last = time.monotonic()
+        return infos
+
+
+_sampler = _Sampler()
 
 
 def _sort_key(sort):

@@ -187,6 +187,24 @@ def test_sort_by_name(ip, sentinels):
     assert names == sorted(names, key=str.casefold)
 
 
+def test_cpu_column_finds_the_busy_thread(ip, sentinels):
+    stop = threading.Event()
+    spinner = threading.Thread(target=lambda: [0 for _ in iter(stop.is_set, True)],
+                               name="spinner", daemon=True)
+    spinner.start()
+    try:
+        stdout, _ = _magic(ip, "threads", "--text --sort cpu")
+    finally:
+        stop.set()
+        spinner.join(10)
+    rows = stdout.splitlines()[2:]
+    assert rows[0].startswith("spinner"), stdout            # busiest first
+    cpu = stdout.splitlines()[0].index("CPU %") + len("CPU %")
+    assert float(rows[0][:cpu].split()[-1]) > 0, stdout
+    sentinel = next(row for row in rows if row.startswith("sentinel-a"))
+    assert sentinel[:cpu].split()[-1] == "0.0", stdout
+
+
 def test_terminal_shell_prints_text(ip, sentinels):
     stdout, _ = _magic(ip, "threads", "")
     assert stdout.startswith("name") and "sentinel-a" in stdout
