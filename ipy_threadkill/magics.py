@@ -30,7 +30,8 @@ _GLOB = re.compile(r"[*?[]")
 # CPU % is measured between two snapshots of the table's own (so that completion or
 # %killthread in between do not shorten it), over a recent window: at least
 # _CPU_MIN seconds (shorter is noise), and a fresh _CPU_FRESH when the previous
-# %threads is older than _CPU_STALE (an average over minutes hides a runaway).
+# %threads is older than _CPU_STALE (an average over minutes hides a runaway) or
+# did not see every thread.
 _CPU_MIN, _CPU_FRESH, _CPU_STALE = 0.05, 0.2, 5.0
 # Column caps keep the text table readable in a notebook's output area.
 _WIDTHS = {"name": 28, "state": 40, "where": 44, "started by": 24}
@@ -323,6 +324,9 @@ class _Sampler:
         elif since < _CPU_MIN:
             time.sleep(_CPU_MIN - since)
         infos = self.snapshots.take(include_kernel=True)
+        if any(i.cpu_percent is None for i in infos):     # threads new since the last
+            time.sleep(_CPU_FRESH)
+            infos = self.snapshots.take(include_kernel=True)
         self.last = time.monotonic()
         return infos
 
