@@ -97,7 +97,8 @@ def rows(infos):
     return [dict(name=i.name, kind=i.kind, reason=i.kernel_reason, killable=i.killable,
                  plan=i.kill_plan, started_by=i.started_by, state=i.state) for i in infos]
 print(json.dumps({"default": rows(ipy_threadkill.threads()),
-                  "all": rows(ipy_threadkill.threads(include_kernel=True))}))
+                  "all": rows(ipy_threadkill.threads(include_kernel=True)),
+                  "stack": ipy_threadkill.stack("runaway")}))
 """
 
 # What ipykernel runs besides the user's code (names as the kernel shows them).
@@ -141,3 +142,8 @@ def test_kernel_threads_are_recognised(kernel_lists):
     assert any("ParentPoller" in row["reason"] for row in kernel), rows
     # libzmq's own threads run no Python code, and serve the kernel too.
     assert any(row["kind"] == "foreign" and "libzmq" in row["reason"] for row in kernel)
+
+
+def test_stack_names_the_cell(kernel_lists):
+    text = kernel_lists["stack"]
+    assert 'File "In[2]", line 4, in runaway\n    time.sleep(3600)' in text, text
