@@ -368,20 +368,21 @@ _instructions = {}
 def _current_instruction(frame):
     """(the instruction `frame` is executing, the ones before it on its line)."""
     code = frame.f_code
-    table = _instructions.get(code)
-    if table is None:
+    known = _instructions.get(code)
+    if known is None:
         table = list(dis.get_instructions(code))
+        known = table, {ins.offset: i for i, ins in enumerate(table)}
         if len(_instructions) > 512:        # a bounded cache of hot code objects
             _instructions.clear()
-        _instructions[code] = table
-    lasti = frame.f_lasti
-    for i, ins in enumerate(table):
-        if ins.offset == lasti:
-            start = i
-            while start > 0 and not table[start].starts_line:
-                start -= 1
-            return ins, table[start:i]
-    return None, []
+        _instructions[code] = known
+    table, index = known
+    i = index.get(frame.f_lasti)
+    if i is None:
+        return None, []
+    start = i
+    while start > 0 and not table[start].starts_line:
+        start -= 1
+    return table[i], table[start:i]
 
 
 def _calling(frame):
