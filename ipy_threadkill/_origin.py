@@ -3,9 +3,9 @@
 A wrapper around threading.Thread.start (and _thread.start_new_thread, for bare
 threads) records the caller's file name and line: about a microsecond per start,
 nothing at any other time (no trace or profile hook). A bare thread gets one
-frame of ours at the bottom of its stack, which holds its origin while it runs. IPython cells are compiled
-under a file name of their own; which In[n] a file name is gets looked up only
-when a snapshot asks (origin_of), from IPython's compiler.
+frame of ours at the bottom of its stack, which holds its origin while it runs.
+IPython compiles each cell under a file name of its own; which In[n] a file name
+is gets looked up only when a snapshot asks (CellNames), in IPython's compiler.
 
 Installed when ipy_threadkill is imported: a thread started before that has no
 recorded origin, and the runaway thread a user asks about was most often started

@@ -7,7 +7,6 @@ system call, its start time; its CPU clock). Threads end while a snapshot is
 being taken: a thread that vanishes mid-scan is reported finished, never an error.
 """
 import linecache
-import os
 import signal
 import sys
 import threading
@@ -163,7 +162,7 @@ class _Scan:
             blocking, where = analyze(), self._where(frame)
         static = before.static if before is not None else None
         self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
-                                    blocking, where, static)
+                               blocking, where, static)
         return blocking, where, cpu, percent, static
 
     def _python_info(self, ident, thread, identity, frame, frames, now, boot):
@@ -329,4 +328,4 @@ def stack(target):
         source = linecache.getline(filename, f.f_lineno, f.f_globals).strip()
         if source:
             lines.append(f"    {source}")
-    return "\n".join(lines) + os.linesep
+    return "\n".join(lines) + "\n"
