@@ -332,6 +332,32 @@ def test_cpu_percent_busy_near_100_sleeper_near_0():
     assert all(s["idle"] <= 1 for s in seen), seen
 
 
+STARVED = r"""
+import json, sys, threading, time
+from ipy_threadkill.snapshot import Snapshotter
+
+# A thread waiting for the GIL gives the holder this long before asking for it,
+# so the main thread can keep it from a woken thread for a second.
+sys.setswitchinterval(30)
+def starved():
+    time.sleep(0.2)
+threading.Thread(target=starved, name="starved", daemon=True).start()
+snap = Snapshotter()
+snap.take()
+deadline = time.monotonic() + 1.0
+while time.monotonic() < deadline:       # pure Python: the GIL is never let go
+    pass
+info = next(i for i in snap.take() if i.name == "starved")
+print(json.dumps([info.state, info.state_kind, info.cpu_percent, info.kill_plan]))
+"""
+
+
+def test_a_starved_thread_is_waiting_for_the_gil():
+    state, kind, percent, plan = run_json(STARVED)
+    assert (state, kind, plan) == ("waiting for the GIL", "gil", "exception")
+    assert percent < 1
+
+
 PINNED = r"""
 import json, threading, time
 import ipy_threadkill
