@@ -9,7 +9,7 @@ STRICT      := IPY_THREADKILL_STRICT=1
 # Every CPython 3.9-3.13 pyenv provides; the engine suite runs on each.
 VERSIONS    := $(sort $(notdir $(wildcard $(foreach v,9 10 11 12 13,$(PYENV_ROOT)/versions/3.$(v).*))))
 
-.PHONY: demo test test-main test-versions build soak bench lab clean
+.PHONY: demo lab test test-main test-versions browser-deps build soak bench clean
 
 $(VENV)/.stamp: requirements/test.txt requirements/core.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,29 @@ $(VENV)/.stamp: requirements/test.txt requirements/core.txt pyproject.toml setup
 build: $(VENV)/.stamp
 	$(STRICT) $(PY) -m pip install -q --no-build-isolation --no-deps -e .
 
+# The demo notebook, executed headless by nbclient against a real kernel; it
+# prints the thread table before and after the kills.
 demo: build
-	$(PY) -m ipy_threadkill.demo
+	$(PY) tools/run_demo.py
 
+# The same notebook in JupyterLab, to click the Kill buttons yourself.
+lab: build
+	$(VENV)/bin/jupyter lab notebooks/demo.ipynb
+
+# The engine suite (tests/core) runs under test-versions, on every interpreter.
 test: test-main test-versions
 
-test-main: build
-	$(PY) -m pytest -q tests
+test-main: build browser-deps
+	$(PY) -m pytest -q tests --ignore=tests/core
+
+# Debian's Chromium for the browser tests (installed only when missing).
+browser-deps:
+	sh tools/install-chromium.sh
+
+bench: build
+	$(PY) benchmarks/kill_latency.py
+	$(PY) benchmarks/snapshot.py
+	$(PY) benchmarks/widget.py
 
 # The engine suite on each interpreter, from an in-place build (.so names differ
 # per version, so the builds live side by side).

@@ -301,6 +301,9 @@ class Ladder:
         self.popens = []             # Popen objects seen in the victim's frames
         self.woken = set()           # ids of waiter locks already released
         self.notes = []
+        if not hasattr(_native, "interrupt_syscall"):
+            self.notes.append("blocking system calls cannot be interrupted on this "
+                              "platform; only the portable rungs were tried")
         self.unreachable_since = None
         self.line_raising = False    # see _native.line_raise (3.9 and 3.10 only)
 
