@@ -361,6 +361,9 @@ def _notes(plan):
         notes.append("it was waiting for a Lock, which it did not hold")
     if plan.held:
         notes.append("locks that stay held: " + ", ".join(plan.held))
+        if any(text.startswith("RLock") for text in plan.held):
+            notes.append("a later thread given the same ident would seem to own "
+                         "its RLocks")
     else:
         notes.append("no lock held by it was found in its frames; C-level locks "
                      "(e.g. of a C library it called) cannot be seen")

@@ -31,7 +31,9 @@ def blocked_in(thread, *names, timeout=10):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         sc = _proc.syscall(thread.native_id)
-        if sc is not None and NAMES.get(sc.nr) in names:
+        # An untimed futex: a Lock (not the GIL, whose wait is timed).
+        if sc is not None and NAMES.get(sc.nr) in names \
+                and (NAMES[sc.nr] != "futex" or sc.args[3] == 0):
             return
         time.sleep(0.001)
     raise AssertionError(f"{thread.name} never blocked in {names}")
@@ -107,10 +109,14 @@ def linux_only():
         pytest.skip("the forced cancel exists on Linux/glibc only")
 
 
-def test_lock_held_elsewhere():
-    result = run_case('''
+@pytest.mark.parametrize("masked", [False, True], ids=["signals open", "all signals blocked"])
+def test_lock_held_elsewhere(masked):
+    result = run_case(f'''
+masked = {masked}
 held = threading.Lock(); held.acquire()
 def waiter():
+    if masked:
+        block_all_signals()
     with held:
         pass
 t = start(waiter)
@@ -134,7 +140,7 @@ else:
         assert "parking lot" in result["refused"]
         assert result["alive_when_refused"] and result["joined"]
         return
-    assert_forced(result, "a checked signal")
+    assert_forced(result, "pthread_cancel" if masked else "a checked signal")
     assert result["still_ours"] and result["next_waiter_got_it"]
     assert any("waiting for a Lock" in note for note in result["report"]["notes"])
 
