@@ -10,10 +10,10 @@ already has and sends only the values that changed: an idle kernel sends
 nothing. Closing the table (or unloading the extension) stops the thread.
 
 Clicks while a cell runs: a comm message normally waits for the running cell.
-JupyterLab 4.4+ (and Notebook 7.4+) send widget messages over a kernel subshell
-when the kernel has them (ipykernel 7); the table asks ipykernel to honour that
-routing for its own widgets, so Kill works while the main thread is busy.
-See docs/widget.md for what was measured.
+JupyterLab 4 and Notebook 7 send widget messages over a kernel subshell when the
+kernel has them (ipykernel 7; the "Kernel Comms over subshells" setting); the
+table asks ipykernel to honour that routing for its own widgets, so Kill works
+while the main thread is busy. See docs/widget.md for what was measured.
 """
 import html
 import threading
@@ -70,17 +70,21 @@ def _set(widget, **values):
             setattr(widget, key, value)
 
 
+# Age is shown in steps that grow with it: a finer age would make every row send
+# a message every second; these change a row 7 times in its first hour.
+_AGE_STEPS = ((60, "< 1 min"), (120, "> 1 min"), (300, "> 2 min"), (600, "> 5 min"),
+              (1200, "> 10 min"), (1800, "> 20 min"), (3600, "> 30 min"))
+
+
 def _format_age(seconds):
-    """Coarse on purpose: a finer age would make every row change every second."""
     if seconds is None:
         return ""
-    if seconds < 60:
-        return "< 1 min"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min"
+    for limit, text in _AGE_STEPS:
+        if seconds < limit:
+            return text
     if seconds < 86400:
-        return f"{int(seconds // 3600)} h"
-    return f"{int(seconds // 86400)} d"
+        return f"> {int(seconds // 3600)} h"
+    return f"> {int(seconds // 86400)} d"
 
 
 def _cpu_bucket(percent):
@@ -167,6 +171,7 @@ class _Row:
         self.force_offered = False
         self.confirming = False
         self.stack_text = None
+        self.shown = None
         self.name = looks.cell("name")
         self.ident = looks.cell("ident")
         self.state = looks.cell("state")
@@ -219,6 +224,14 @@ class _Row:
     def update(self, info):
         """Show `info`; only values that differ from what is shown are sent."""
         self.info = info
+        # Most rows of a refresh show what they showed: skip comparing each trait.
+        shown = (info.name, info.ident, info.native_id, info.state, info.kernel_reason,
+                 _cpu_bucket(info.cpu_percent), info.where, info.started_by,
+                 _format_age(info.age), info.killable, info.kill_plan, self.killing,
+                 self.stack_toggle.value)
+        if shown == self.shown and not self.stack_toggle.value:
+            return
+        self.shown = shown
         _set(self.name, value=info.name, tooltip=info.name)
         _set(self.ident, value=str(info.ident), tooltip=f"native thread id {info.native_id}")
         _set(self.state, value=info.state,
