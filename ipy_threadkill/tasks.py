@@ -221,7 +221,13 @@ def stop_with(exc_type, target, timeout):
                          "the whole thread")
 
     def finished():
-        return not task.running_in(victim.ident)
+        if task.running_in(victim.ident):
+            return False
+        # Over: an exception still queued would fire in the pool's own code.
+        # The ladder asks this right after each raise, so a raise that missed
+        # the task (it ended in between) is withdrawn before the thread runs.
+        _native.raise_in_thread(victim.ident, None)
+        return True
 
     ladder = Ladder(victim, exc_type, finished=finished, boundary=task.frame)
     # A C function cannot return past a check point: only Python tasks need it.
@@ -230,6 +236,11 @@ def stop_with(exc_type, target, timeout):
         ladder.notes.append("no sys.monitoring tool id was free: if the task swallows "
                             "TaskStopped and returns, its pool thread may end")
     try:
+        # The ladder raises first and looks after: make sure, as late as possible,
+        # that the task has not just ended, or the exception would hit the pool.
+        if finished():
+            raise NoSuchTask(f"{task.description} in {victim.describe()} has just "
+                             "finished; nothing was stopped")
         report = ladder.run(timeout)
     except KillTimeout as exc:
         report = _task_report(exc.report, task, victim)
@@ -239,10 +250,6 @@ def stop_with(exc_type, target, timeout):
     finally:
         if guarded:
             _guard.remove(task.frame.f_code)
-        # Once the task is over, an exception still queued would fire in the
-        # pool's own loop: withdraw it (a no-op when none is pending).
-        if not victim.gone():
-            _native.raise_in_thread(victim.ident, None)
     return _task_report(report, task, victim)
 
 
