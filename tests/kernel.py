@@ -31,6 +31,7 @@ class Result:
     """What one execute request produced."""
 
     status: str = ""                 # the execute_reply's: "ok", "error", "aborted"
+    execution_count: int = None      # N of In[N]
     stdout: str = ""
     stderr: str = ""
     error: dict = None               # {"ename", "evalue", "traceback"} if it raised
@@ -112,11 +113,14 @@ class Kernel:
             reply = self._next(self.kc.get_shell_msg, deadline, code)
             if reply["parent_header"].get("msg_id") == msg_id:
                 result.status = reply["content"]["status"]
+                result.execution_count = reply["content"].get("execution_count")
                 return result
 
-    def start_execute(self, code):
-        """Send `code` without waiting (e.g. a cell to interrupt); returns its msg_id."""
-        return self.kc.execute(code)
+    def start_execute(self, code, *, stop_on_error=True):
+        """Send `code` without waiting (e.g. a cell to interrupt); returns its msg_id.
+        With stop_on_error=False an error in it does not abort the requests after it
+        (ipykernel aborts those that arrive just after a failed cell)."""
+        return self.kc.execute(code, stop_on_error=stop_on_error)
 
     def wait_reply(self, msg_id, *, timeout=30):
         """The execute_reply content for `msg_id`, waiting at most `timeout` seconds."""

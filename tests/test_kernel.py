@@ -46,7 +46,8 @@ def kernel():
 
 @pytest.fixture(scope="module")
 def story(kernel):
-    """Start the runaways; return the kernel pid and the child process's pid."""
+    """Start the runaways (before the extension is loaded, as a user would);
+    return the kernel pid and the child process."""
     result = kernel.execute(RUNAWAYS)
     assert result.ok, str(result)
     pid = int(result.stdout)
@@ -100,11 +101,13 @@ def test_refusals_change_nothing(kernel, story):
 
 def test_kill_keeps_the_kernel_and_its_state(kernel, story):
     pid, child = story
-    result = kernel.execute("%killthread spinner reader child-waiter")
+    result = kernel.execute("%killthread spinner reader 'child-*'")
     assert result.ok, str(result)
     _no_traceback(result)
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("killed ") for line in lines), lines
+    for name in ("spinner", "reader", "child-waiter"):
+        assert sum(f"killed '{name}'" in line for line in lines) == 1, lines
 
     result = kernel.execute("print([t.is_alive() for t in runaways], data['answer'], "
                             "len(data['rows']), os.getpid())")
@@ -118,9 +121,24 @@ def test_kill_keeps_the_kernel_and_its_state(kernel, story):
     assert kernel.execute("print(6 * 7)").stdout == "42\n"
 
 
+def test_kill_what_a_cell_started(kernel, story):
+    started = kernel.execute(
+        "pollers = [threading.Thread(target=time.sleep, args=(600,), daemon=True)\n"
+        "           for _ in range(2)]\n"
+        "for t in pollers:\n"
+        "    t.start()")
+    assert started.ok, str(started)
+    result = kernel.execute(f"%killthread --cell {started.execution_count}")
+    lines = result.stdout.splitlines()
+    assert result.ok and len(lines) == 2, str(result)
+    assert all(line.startswith("killed 'Thread-") for line in lines), lines
+    assert kernel.execute("print(any(t.is_alive() for t in pollers))").stdout == "False\n"
+
+
 def test_interrupt_still_works_and_no_restart(kernel, story):
     pid, _ = story
-    msg_id = kernel.start_execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+    msg_id = kernel.start_execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)",
+                                  stop_on_error=False)
     kernel.wait_for_stdout(msg_id, "sleeping")
     kernel.interrupt()
     reply = kernel.wait_reply(msg_id, timeout=20)
