@@ -40,7 +40,7 @@
     && !defined(Py_GIL_DISABLED) \
     && PY_VERSION_HEX >= 0x03090000 && PY_VERSION_HEX < 0x030E0000
 #  define THREADKILL_HAVE_FORCE 1
-#endif
+#endif  /* platform */
 
 #ifdef THREADKILL_HAVE_FORCE
 

@@ -14,8 +14,13 @@ A forced cancel is refused, with the reason, unless all of these hold:
   never on 3.13, where a Lock waiter's queue entry lives on its own stack;
 - it does not read through a buffered file (whose internal lock it holds).
 
-The mechanism (_force.c) holds the GIL from its last check to the disposal of
+How it ends the thread (_force.c): a private signal whose handler calls
+pthread_exit() only if it interrupted exactly the call /proc showed (a call that
+ended meanwhile is left alone); for a thread that blocks every signal,
+pthread_cancel(), only if the thread has not run for QUIET seconds and still
+sits in the same call. The GIL is held from that last check to the disposal of
 the dead thread's state; here threading's view is brought in line afterwards.
+Leaked on purpose: the dead thread's frames and what they refer to.
 """
 import ctypes
 import io
@@ -30,7 +35,7 @@ from .errors import ForceRefused
 
 EXIT_TIMEOUT = 1.0          # seconds for a cancelled thread to leave the OS
 QUIET = 0.05                # seconds a thread must not run before pthread_cancel
-_SIGCANCEL = 32             # glibc's cancellation signal (SIGRTMIN - 2 == 32)
+_SIGCANCEL = 32             # glibc's cancellation signal (__SIGRTMIN, kept from users)
 
 _NAMES = {nr: name for name, nr in getattr(_native, "SYSCALLS", {}).items()}
 _CANCELLABLE = frozenset((
@@ -50,7 +55,8 @@ def available():
 def force_kill(ladder, blocking, start):
     """End the ladder's victim by a forced cancel and return its KillReport.
 
-    Raises ForceRefused (nothing was done to the thread) when it is not safe.
+    Raises ForceRefused when it is not safe; the thread is then untouched
+    (unless the message says it was cancelled but did not exit).
     """
     victim = ladder.victim
     if not available():
@@ -58,7 +64,7 @@ def force_kill(ladder, blocking, start):
                            "no safe forced cancel on this platform")
     if ladder.finished():
         return ladder._report(True, time.monotonic() - start)
-    for attempt in range(3):
+    for _ in range(3):
         plan = _plan(victim)
         ended = _cancel(victim, plan)
         if ended:
@@ -328,9 +334,11 @@ def _cancel(victim, plan):
     except ValueError:
         return False                       # its thread state is gone: it ended
     except OSError as exc:
-        raise ForceRefused(f"forced kill of {victim.describe()} failed: the thread was "
+        raise ForceRefused(f"forced kill of {victim.describe()} failed: it was "
                            f"cancelled but has not exited ({exc}); its state was left "
-                           "alone") from exc
+                           "alone and it may still end at its next wait, which can "
+                           "hang the process: save your work and restart the "
+                           "kernel") from exc
 
 
 def _forget_in_threading(victim):
