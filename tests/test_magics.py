@@ -281,7 +281,7 @@ def test_extensions_config_loads_it(tmp_path):
 # -- killing (each in a child interpreter) -------------------------------------------------
 
 SHELL = """
-import json, signal, threading, time
+import json, threading, time
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.error import UsageError
 from IPython.utils.io import capture_output
@@ -387,18 +387,14 @@ def test_unkillable_thread_gets_one_line_and_others_still_die():
         assert "forced" in forced[0] or "force" in forced[0], forced
 
 
-def _caught_signals():
-    return """
-        def caught():
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and the interrupt rung")
+def test_unload_gives_the_signal_back():
+    result = _run_shell("""
+        def caught():                  # the signals this process has handlers for
             with open("/proc/self/status") as f:
                 line = next(l for l in f if l.startswith("SigCgt:"))
             return int(line.split()[1], 16)
-    """
 
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and the interrupt rung")
-def test_unload_gives_the_signal_back():
-    result = _run_shell(_caught_signals() + """
         sleeper = start("sleeper", time.sleep, 600)
         out = magic("killthread", "sleeper")
         from ipy_threadkill import _native
