@@ -161,14 +161,12 @@ def popen_children(frames):
 
 
 def _sockets(frames):
-    """Socket objects the frames hold, directly or as an attribute of `self`."""
+    """Socket objects the frames name: locals, globals, attributes of `self`."""
     for frame in frames:
-        scope = _locals(frame)
-        values = list(scope.values())
-        values += list(getattr(scope.get("self"), "__dict__", {}).values())
-        for value in values:
-            if isinstance(value, socket.socket):
-                yield value
+        for scope in _scopes(frame):
+            for value in list(scope.values()):
+                if isinstance(value, socket.socket):
+                    yield value
 
 
 def describe_fd(fd, frames, cache=None):
@@ -191,14 +189,15 @@ def describe_fd(fd, frames, cache=None):
                 continue
         except OSError:
             continue
-        try:
-            return f"socket connected to {_address(sock.getpeername())}"
-        except OSError:
-            pass
-        try:
-            return f"socket {_address(sock.getsockname())}"
-        except OSError:
-            break
+        what = "unix socket" if sock.family == getattr(socket, "AF_UNIX", None) else "socket"
+        for words, address in ((" connected to ", sock.getpeername), (" ", sock.getsockname)):
+            try:
+                name = address()
+            except OSError:
+                continue
+            if name:                          # a socketpair's ends have no names
+                return what + words + _address(name)
+        return f"{what} (fd {fd})"
     if target is None:
         return f"fd {fd}"
     return _describe_socket_inode(int(target[8:-1]), fd, cache)
@@ -210,7 +209,7 @@ def _address(addr):
         return f"{host}:{addr[1]}"
     if isinstance(addr, bytes):                      # abstract unix socket
         addr = addr.decode(errors="replace").replace("\0", "@")
-    return str(addr) or "unnamed"
+    return str(addr)
 
 
 def _describe_socket_inode(inode, fd, cache):
@@ -220,17 +219,12 @@ def _describe_socket_inode(inode, fd, cache):
         table = _net_table()
         if cache is not None:
             cache["net"] = table
-    entry = table.get(inode)
-    if entry is None:
-        return f"socket (fd {fd})"
-    local, remote = entry
-    if remote:
-        return f"socket connected to {remote}"
-    return f"socket {local}" if local else f"socket (fd {fd})"
+    words = table.get(inode, "socket")
+    return words if words not in ("socket", "unix socket") else f"{words} (fd {fd})"
 
 
 def _net_table():
-    """{inode: (local address, peer address or None)} of this network namespace's
+    """{inode: 'socket connected to 10.0.0.5:443'} for this network namespace's
     TCP, UDP and unix sockets."""
     table = {}
     for name, family in (("tcp", 4), ("tcp6", 6), ("udp", 4), ("udp6", 6)):
@@ -240,11 +234,12 @@ def _net_table():
             except (IndexError, ValueError):
                 continue
             peer = _hex_address(remote, family)
-            table[inode] = (_hex_address(local, family), None if peer.endswith(":0") else peer)
+            table[inode] = f"socket {_hex_address(local, family)}" if peer.endswith(":0") \
+                else f"socket connected to {peer}"
     for fields in _net_rows("/proc/net/unix"):
         if len(fields) >= 7 and fields[6].isdigit():
-            path = fields[7] if len(fields) > 7 else ""
-            table[int(fields[6])] = ("unix " + path if path else "", None)
+            # An unnamed one (a socketpair, a client's end) is just "unix socket".
+            table[int(fields[6])] = " ".join(["unix socket"] + fields[7:8])
     return table
 
 
@@ -407,7 +402,7 @@ def _acquiring(frame):
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
-def _lock_scopes(frame):
+def _scopes(frame):
     """The values `frame`'s code can name: locals, globals and attributes of self
     that its code mentions (a module's other globals say nothing about a thread)."""
     scope = _locals(frame)
@@ -422,7 +417,7 @@ def _lock_scopes(frame):
 def _held_locks(frame):
     """Locked Lock/RLock objects the frame refers to."""
     seen = []
-    for scope in _lock_scopes(frame):
+    for scope in _scopes(frame):
         for value in list(scope.values()):
             if isinstance(value, _LOCK_TYPES) and _locked(value) \
                     and all(value is not s for s in seen):
@@ -461,7 +456,7 @@ def _lock_holder(lock, waiter_ident, all_frames):
         if ident in (waiter_ident, me):
             continue
         stack = list(frames_of(frame))
-        if not any(value is lock for f in stack for scope in _lock_scopes(f)
+        if not any(value is lock for f in stack for scope in _scopes(f)
                    for value in list(scope.values())):
             continue
         inner = user_frame(frame)

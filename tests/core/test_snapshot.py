@@ -32,6 +32,8 @@ client = socket.create_connection(server.getsockname()); conn, _ = server.accept
 hidden = socket.create_connection(server.getsockname()); hidden_conn, _ = server.accept()
 hidden_fd = hidden.fileno()
 r, w = os.pipe()
+unix_a, unix_b = socket.socketpair()
+unix_fd = unix_a.fileno()
 
 def cpu_loop():
     while True:
@@ -44,6 +46,8 @@ def hidden_reader():
     os.read(hidden_fd, 10)          # no socket object in any frame
 def pipe_reader():
     os.read(r, 10)
+def unix_reader():
+    os.read(unix_fd, 10)
 def child_waiter():
     subprocess.run(["sleep", "3600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 def condition_waiter():
@@ -70,8 +74,8 @@ def start(target, name=None):
     here(thread.name); thread.start()
     return thread
 
-for target in (cpu_loop, sleeper, sock_reader, hidden_reader, pipe_reader, child_waiter,
-               condition_waiter, c_code):
+for target in (cpu_loop, sleeper, sock_reader, hidden_reader, pipe_reader, unix_reader,
+               child_waiter, condition_waiter, c_code):
     start(target)
 held = start(holder)
 start(ev.wait, "event_waiter")
@@ -128,6 +132,7 @@ EXPECT = {
     "sock_reader": r"reading from socket connected to 127\.0\.0\.1:\d+",
     "hidden_reader": r"reading from socket connected to 127\.0\.0\.1:\d+",
     "pipe_reader": r"reading from pipe \(fd \d+\)",
+    "unix_reader": r"reading from unix socket \(fd \d+\)",
     "child_waiter": r"waiting for child process \d+ \(sleep 3600\)",
     "event_waiter": r"waiting on an Event",
     "queue_waiter": r"waiting on a Queue",
