@@ -1,7 +1,7 @@
 """Stop a running Dask task where it runs, and see every worker's threads.
 
     >>> from ipy_threadkill.dask import stop, worker_threads
-    >>> stop(future)                  # the future ends with TaskStopped
+    >>> stop(future)                  # the future ends with TaskStoppedError
     {'tcp://127.0.0.1:40321': TaskReport(...)}
     >>> worker_threads(client)        # {worker address: [thread, ...]}
 
@@ -42,8 +42,8 @@ def stop(future_or_key, client=None, timeout=2.0):
     """Stop the Dask task `future_or_key` (a Future or a key) wherever it runs.
 
     Returns {worker address: TaskReport} for every worker thread that was
-    running it; its future then ends with TaskStoppedError (status 'error'). `client`
-    defaults to the future's, else the current one. Raises NoSuchTask (a
+    running it; its future then ends with TaskStoppedError (status 'error').
+    `client` defaults to the future's, else the current one. Raises NoSuchTask (a
     LookupError) if no worker is running that key (pending, finished or
     unknown), KillTimeout naming the worker if a task would not stop within
     `timeout` seconds, ValueError for a bad timeout.
