@@ -84,6 +84,18 @@ def force_kill(ladder, blocking, start):
     return replace(report, held_locks=tuple(plan.held))
 
 
+def refusal(victim):
+    """Why a forced kill of `victim` (an _identity.Victim) would be refused now,
+    or None if it would be tried. Changes nothing; for messages and buttons."""
+    if not available():
+        return "no safe forced cancel on this platform"
+    try:
+        _plan(victim, wait=False)
+    except ForceRefused as exc:
+        return str(exc).split(": ", 1)[-1]
+    return None
+
+
 def _rung():
     from .engine import Rung             # engine imports this module lazily
     return Rung.FORCED
@@ -102,8 +114,9 @@ def _refuse(victim, why):
     return ForceRefused(f"refusing a forced kill of {victim.describe()}: {why}")
 
 
-def _plan(victim):
-    """Check that `victim` may be cancelled now; return a _Plan or raise ForceRefused."""
+def _plan(victim, wait=True):
+    """Check that `victim` may be cancelled now; return a _Plan or raise ForceRefused.
+    With `wait`, a plan for pthread_cancel first watches the thread stay idle."""
     tid = victim.native_id
     if tid is None:
         raise _refuse(victim, "its OS thread id is unknown")
@@ -130,7 +143,8 @@ def _plan(victim):
         plan.switches = _context_switches(tid)
         if plan.switches is None:
             raise _refuse(victim, "its scheduling counters cannot be read")
-        time.sleep(QUIET)                 # C cancels only if it has not run since
+        if wait:
+            time.sleep(QUIET)             # C cancels only if it has not run since
     return plan
 
 

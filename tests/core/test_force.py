@@ -438,3 +438,31 @@ done(report=report, still_held=mine.locked(), reentrant_free=reentrant.acquire(t
     assert "Lock 'mine' in holder()" in held and "RLock 'reentrant' in holder()" in held
     assert "locks that stay held" in result["report"]["text"]
     assert result["still_held"] and not result["reentrant_free"]
+
+
+def test_refusal_is_known_before_trying():
+    result = run_case('''
+held = threading.Lock(); held.acquire()
+def waiter():
+    with held:
+        pass
+stop = []
+def spin():
+    while not stop:
+        pass
+locked, spinning, sleeping = start(waiter), start(spin), start(lambda: time.sleep(3600))
+blocked_in(locked, "futex")
+blocked_in(sleeping, "clock_nanosleep", "pselect6")
+why = {name: _force.refusal(resolve(t)) for name, t in
+       (("locked", locked), ("sleeping", sleeping), ("spinning", spinning))}
+stop.append(1); held.release()
+done(why=why)
+''')
+    why = result["why"]
+    assert why["sleeping"] is None
+    assert why["spinning"].startswith("it is not blocked in a system call") or \
+        "futex" in why["spinning"] or "parking lot" in why["spinning"]
+    if PY313:
+        assert "parking lot" in why["locked"]
+    else:
+        assert why["locked"] is None
