@@ -1,5 +1,8 @@
 """The user's story in a real kernel: runaway threads are killed with the magics and
-everything else survives — variables, the kernel's own threads, Interrupt, the pid."""
+everything else survives — variables, the kernel's own threads, Interrupt, the pid.
+
+The tests share one kernel and run in file order, each the user's next step (one
+kernel start is most of this file's cost)."""
 import importlib.util
 
 import psutil
