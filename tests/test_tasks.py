@@ -311,3 +311,36 @@ os._exit(0)
     assert outcome["stops"] > 0
     assert outcome["undone"] == 0, "a future never ended"
     assert outcome["same"], "the pool lost a thread"
+
+
+def test_in_a_real_kernel():
+    # The notebook story: a cell hands a pool a task that never ends; the next
+    # cell stops it, and the pool goes on. The kernel is a real ipykernel.
+    from tests.kernel import Kernel
+    with Kernel() as kernel:
+        started = kernel.execute("""
+import time
+from concurrent.futures import ThreadPoolExecutor
+import ipy_threadkill
+pool = ThreadPoolExecutor(2, thread_name_prefix="work")
+kept = pool.submit(lambda: 42).result()
+def fetch():
+    while True:
+        time.sleep(0.5)
+future = pool.submit(fetch)
+deadline = time.monotonic() + 10
+while not any("fetch" in ipy_threadkill.stack(t) for t in pool._threads):
+    assert time.monotonic() < deadline, "the task did not start"
+    time.sleep(0.01)
+""")
+        assert started.ok, started
+        stopped = kernel.execute("""
+victim = next(t for t in pool._threads if "fetch" in ipy_threadkill.stack(t))
+print(ipy_threadkill.stop_task(victim))
+print(type(future.exception(timeout=1)).__name__, victim.is_alive(),
+      pool.submit(lambda: kept + 1).result(timeout=10))
+""")
+        assert stopped.ok, stopped
+        first, second = stopped.stdout.splitlines()
+        assert first.startswith("stopped ThreadPoolExecutor task fetch() in 'work_")
+        assert second == "TaskStopped True 43"
