@@ -121,14 +121,18 @@ class ThreadMagics(Magics):
               help="how long each thread gets to die (default 2); then it is "
                    "reported alive, or cancelled hard with --force")
     @argument("--cell", type=int, metavar="N",
-              help="every running thread that cell In[N] started")
+              help="every running thread that cell In[N] started (known for threads "
+                   "started once ipy_threadkill was imported)")
     @argument("--all", action="store_true",
               help="every thread that is not the kernel's own")
     @line_magic
     def killthread(self, line):
         """Kill threads, keeping the kernel and its variables. Prints one line per
         thread. Every target is checked first: if any is unknown, ambiguous or
-        one the kernel needs, nothing is killed."""
+        one the kernel needs, nothing is killed.
+
+        Examples: %killthread poller   %killthread 140230 'worker-*'
+        %killthread --cell 12   %killthread --force --timeout 5 stuck"""
         args = _parse(self.killthread, line)
         if not (math.isfinite(args.timeout) and args.timeout > 0):
             raise UsageError(f"--timeout must be a positive number of seconds, "
