@@ -226,7 +226,11 @@ def _started_by_cell(cell, infos):
         raise _Refusal(f"--cell takes a cell number (In[N], N >= 1), not {cell}")
     found = [i for i in infos if i.started_by_cell == cell and _protection(i) is None]
     if not found:
-        raise _Refusal(f"no running thread was started by In[{cell}]")
+        unknown = any(i.started_by is None and i.kind != "foreign"
+                      and _protection(i) is None for i in infos)
+        raise _Refusal(f"no running thread was started by In[{cell}]" + (
+            " (threads started before ipy_threadkill was loaded have no known cell; "
+            "see %threads)" if unknown else ""))
     return found
 
 
