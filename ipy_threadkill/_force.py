@@ -377,16 +377,13 @@ def _forget_in_threading(victim):
 
 def _notes(plan):
     how = "pthread_cancel" if plan.use_cancel else "a checked signal"
-    notes = [f"forced: its finally blocks and __exit__ did NOT run ({plan.name} "
-             f"ended by {how})"]
-    if plan.waiting_for is not None:
-        notes.append("it was waiting for a Lock, which it did not hold")
+    notes = [f"{plan.name} ended by {how}: its finally blocks and __exit__ did NOT run"]
     if plan.held:
         notes.append("locks that stay held: " + ", ".join(plan.held))
         if any(text.startswith("RLock") for text in plan.held):
             notes.append("a later thread given the same ident would seem to own "
                          "its RLocks")
     else:
-        notes.append("no lock held by it was found in its frames; C-level locks "
-                     "(e.g. of a C library it called) cannot be seen")
+        notes.append("no lock it holds was found in its frames (C-level locks "
+                     "cannot be seen)")
     return notes

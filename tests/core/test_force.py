@@ -142,7 +142,7 @@ else:
         return
     assert_forced(result, "pthread_cancel" if masked else "a checked signal")
     assert result["still_ours"] and result["next_waiter_got_it"]
-    assert any("waiting for a Lock" in note for note in result["report"]["notes"])
+    assert "waiting for a Lock" in result["report"]["text"]
 
 
 @pytest.mark.parametrize("how", ["kill, all signals blocked", "forced rung alone"])
