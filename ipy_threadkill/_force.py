@@ -23,6 +23,7 @@ the dead thread's state; here threading's view is brought in line afterwards.
 Leaked on purpose: the dead thread's frames and what they refer to.
 """
 import ctypes
+import errno
 import io
 import os
 import sys
@@ -136,7 +137,11 @@ def _plan(victim, wait=True):
     waiting_for = _check_call(victim, name, sc, stack)
     held = _held_locks(victim.ident, stack, waiting_for)
     _check_handle(victim)
-    use_cancel = _signal_blocked(victim, tid, _native.force_signal())
+    try:
+        signum = _native.force_signal()
+    except OSError as exc:
+        raise _refuse(victim, f"no signal to end it with ({exc})") from exc
+    use_cancel = _signal_blocked(victim, tid, signum)
     plan = _Plan(sc, name, use_cancel, waiting_for, held)
     if use_cancel:
         _check_cancellable(victim, tid, name, sc)
@@ -348,6 +353,8 @@ def _cancel(victim, plan):
     except ValueError:
         return False                       # its thread state is gone: it ended
     except OSError as exc:
+        if exc.errno != errno.ETIMEDOUT:          # failed before touching the thread
+            raise _refuse(victim, f"the cancel could not be tried ({exc})") from exc
         raise ForceRefused(f"forced kill of {victim.describe()} failed: it was "
                            f"cancelled but has not exited ({exc}); its state was left "
                            "alone and it may still end at its next wait, which can "
