@@ -155,10 +155,15 @@ def sleeper():
     time.sleep(3600)
 t = start(sleeper, daemon=False)
 blocked_in(t, "clock_nanosleep", "nanosleep", "pselect6", "select")
+joiner = threading.Thread(target=t.join)            # already waiting when it dies
+joiner.start()
 report = kill(t, force=True, timeout=1.0) if how.startswith("kill") else force(t)
-done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran)
+joiner.join(10)
+done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran,
+     joiner_returned=not joiner.is_alive())
 ''')
     assert_forced(result, "pthread_cancel" if how.startswith("kill") else "a checked signal")
+    assert result["joiner_returned"]
 
 
 @pytest.mark.parametrize("how", ["kill, all signals blocked", "forced rung alone"])
