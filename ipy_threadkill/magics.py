@@ -166,10 +166,10 @@ def _one_line_errors():
     """Turn whatever escapes a magic into one line: the user never sees a traceback."""
     try:
         yield
-    except UsageError:
-        raise
+    except UsageError as exc:
+        raise UsageError(_one_line(exc)) from None
     except ThreadKillError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(_one_line(exc)) from None
     except Exception as exc:
         raise UsageError(f"{__package__} failed: {type(exc).__name__}: {_one_line(exc)} "
                          "(please report this)") from None
@@ -178,8 +178,8 @@ def _one_line_errors():
 def _parse(magic, line):
     try:
         return parse_argstring(magic, line)
-    except UsageError:
-        raise
+    except UsageError as exc:        # argparse quotes what was typed, newlines too
+        raise UsageError(_one_line(exc)) from None
     except Exception as exc:         # e.g. an unclosed quote in the argument string
         raise UsageError(f"cannot read the arguments: {_one_line(exc)}") from None
 
@@ -187,9 +187,9 @@ def _parse(magic, line):
 def _kill_line(info, timeout, force):
     """Kill one resolved thread; the line that says what happened."""
     try:
-        return str(engine.kill(info, timeout=timeout, force=force))
+        return _one_line(engine.kill(info, timeout=timeout, force=force))
     except ThreadKillError as exc:
-        return str(exc)
+        return _one_line(exc)
     except Exception as exc:          # a bug must still not hide the other results
         return f"could not kill {_describe(info)}: {type(exc).__name__}: {_one_line(exc)}"
 

@@ -101,6 +101,8 @@ BAD_KILLS = [
     "'unclosed",
     '"sentinel-a',
     " \t",
+    "' \n '",                             # argparse quotes it back: still one line
+    "--bogus\nmore",
 ]
 
 
@@ -141,6 +143,7 @@ def test_usage_errors_print_no_traceback(ip, sentinels, line):
 @pytest.mark.parametrize("line", [
     "--sort", "--sort size", "--stack", "--stack nosuch", "--stack twin",
     "--stack 'sentinel-*'", "--stack sentinel-a --all", "--text extra", "-x", "'",
+    "' \n '",
 ])
 def test_bad_threads_is_one_line(ip, sentinels, line):
     with pytest.raises(UsageError) as caught:
@@ -406,6 +409,16 @@ def test_unload_gives_the_signal_back():
     """)
     assert "interrupted system call" in result["out"], result
     assert result["held"] and result["released"]
+
+
+def test_a_name_with_a_newline_still_gets_one_line():
+    result = _run_shell("""
+        odd = start("two\\nlines")
+        out = magic("killthread", str(odd.ident))
+        print(json.dumps({"out": out, "alive": odd.is_alive()}))
+    """)
+    assert result["out"].count("\n") == 1 and not result["alive"], result
+    assert result["out"].startswith("killed 'two\\nlines'"), result
 
 
 def test_numeric_name_when_no_ident_matches():
