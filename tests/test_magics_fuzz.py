@@ -75,6 +75,7 @@ def asked_for(line, thread):
     return False
 
 counts = {"examples": 0, "usage_errors": 0, "kills": 0}
+previous = {"magic": None, "line": None, "shown": None}   # to explain a late death
 
 def run(magic, line):
     counts["examples"] += 1
@@ -91,10 +92,11 @@ def run(magic, line):
     for name, thread in before.items():
         asked = magic == "killthread" and asked_for(line, thread)
         if not thread.is_alive():
-            assert asked, (line, name, shown)
+            assert asked, (f"{name!r} died unasked", magic, line, shown, previous)
             counts["kills"] += 1
         if asked:
             retire(name)
+    previous.update(magic=magic, line=line, shown=shown)
 
 # No explain phase: it runs the failing example under sys.settrace, and a kill made
 # from a traced thread is another test's subject; here it would hide the failure.
