@@ -57,7 +57,11 @@ class Kernel:
         self.kc = None
 
     def __enter__(self):
-        self.start()
+        try:
+            self.start()
+        except BaseException:        # a kernel that never answered must not outlive the test
+            self.shutdown()
+            raise
         return self
 
     def __exit__(self, *exc):
