@@ -437,7 +437,8 @@ class Ladder:
     def _stop_orphaned_children(self):
         """Children the dead thread was driving would run on unsupervised: stop them."""
         for popen in self.popens:
-            if popen.poll() is None:
+            # pid is None while Popen() has not forked yet: there is no child.
+            if popen.pid is not None and popen.poll() is None:
                 self._stop_children([popen.pid], time.monotonic())
                 try:
                     popen.wait(self.GRACE_FOR_CHILDREN)
