@@ -391,7 +391,10 @@ def _frontend_shows_widgets(shell):
     zmqshell = sys.modules.get("ipykernel.zmqshell")
     if zmqshell is None or not isinstance(shell, zmqshell.ZMQInteractiveShell):
         return False
-    return importlib.util.find_spec("ipywidgets") is not None
+    try:
+        return importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):     # e.g. an import blocked in sys.modules
+        return False
 
 
 # -- tab completion ---------------------------------------------------------------------

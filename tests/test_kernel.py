@@ -85,6 +85,27 @@ def test_threads_shows_the_live_table_or_text(kernel, story):
         assert "spinner" in result.stdout
 
 
+def test_threads_falls_back_to_text(kernel, story):
+    # A broken live table, then none at all: the user still gets the list.
+    pytest.importorskip("ipywidgets")
+    result = kernel.execute(
+        "import sys, ipy_threadkill.widget as w\n"
+        "real = w.ThreadTable\n"
+        "def broken(**options):\n"
+        "    raise RuntimeError('no comm')\n"
+        "w.ThreadTable = broken\n"
+        "%threads\n"
+        "w.ThreadTable = real\n"
+        "sys.modules['ipy_threadkill.widget'] = None\n"
+        "%threads\n"
+        "sys.modules['ipy_threadkill.widget'] = w")
+    assert result.ok and not result.outputs, str(result)
+    _no_traceback(result)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "(live table unavailable: no comm; showing text)", lines
+    assert sum(line.startswith("name ") for line in lines) == 2, lines
+
+
 def test_completion_offers_live_threads(kernel, story):
     assert "spinner" in kernel.complete("%killthread spi")
 
