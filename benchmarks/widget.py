@@ -6,7 +6,8 @@ With N idle threads (waiting on Events, as pollers and workers mostly are):
 - the refresher thread's own CPU time, per refresh and as a share of one core;
 - how much main-thread work (a pure-Python loop, as in a user's cell) gets done
   with the table open against the same process without it, in the same run,
-  alternating the two so that machine noise hits both alike;
+  alternating the order, next to a control (two runs without the table) that
+  shows how far identical runs differ on the machine at the time;
 - how many messages the table would send a frontend per second while nothing
   changes (every state update and every newly opened widget, counted at
   ipywidgets' own exits).
@@ -73,12 +74,12 @@ def _with_table(args, stop, totals):
     totals["wall"] += time.perf_counter() - began
     totals["refreshes"] += len(marks) - first
     totals["longest"] = max([totals["longest"]] + [m[1] for m in marks[first:]])
-    # The busy main thread was a genuine change (its CPU %, its line), so idle
-    # messages are counted apart: the main thread waits on one line, and the
-    # window opens two refreshes later, once its 0 % has been sent.
+    # The busy main thread was a genuine change (its CPU %, its line, then the
+    # order of the rows), so idle messages are counted apart: the main thread waits
+    # on one line, and the window opens once its last CPU % has been sent.
     quiet = time.perf_counter()
-    stop.wait(args.seconds + 3 * args.interval)
-    window = [m for m in marks if m[0] > quiet][2:]
+    stop.wait(args.seconds + 4 * args.interval)
+    window = [m for m in marks if m[0] > quiet][3:]
     totals["messages"] += window[-1][2] - window[0][2]
     totals["idle"] += window[-1][0] - window[0][0]
     table.close()
@@ -97,7 +98,7 @@ def main(argv=None):
     stop = threading.Event()
     ipywidgets.Widget._send, ipywidgets.Widget.open = _counting_send, _counting_open
 
-    without, with_table = [], []
+    without, with_table, control = [], [], []
     totals = {"cpu": 0.0, "refreshes": 0, "wall": 0.0, "messages": 0, "idle": 0.0,
               "longest": 0.0}
     for round_ in range(args.rounds):
@@ -108,16 +109,20 @@ def main(argv=None):
             threading.Thread(target=done.wait, name=f"idle-{i}", daemon=True).start()
         # Alternate the order (ABBA...) so that a drift in the machine's load
         # does not always land on the same side.
-        for open_table in ((False, True) if round_ % 2 == 0 else (True, False)):
-            if open_table:
+        # A second run without the table is the control: how far two identical
+        # runs differ on this machine right now.
+        for step in (("without", "with", "control") if round_ % 2 == 0
+                     else ("control", "with", "without")):
+            if step == "with":
                 with_table.append(_with_table(args, stop, totals))
             else:
-                without.append(_work(args.seconds))
+                (without if step == "without" else control).append(_work(args.seconds))
         done.set()
 
     stop.set()
     ratios = sorted(w[0] / o[0] for w, o in zip(with_table, without))
     per_cpu = sorted((w[0] / w[1]) / (o[0] / o[1]) for w, o in zip(with_table, without))
+    noise = sorted(c[0] / o[0] for c, o in zip(control, without))
     print(f"threads: {args.threads} idle + main; refresh every {args.interval:g} s; "
           f"{args.rounds} rounds of {args.seconds:g} s")
     print(f"refresher CPU: {totals['cpu'] / max(totals['refreshes'], 1) * 1000:.1f} ms per "
@@ -127,8 +132,10 @@ def main(argv=None):
           f"second: median {statistics.median(ratios):.3f} (rounds: "
           f"{', '.join(f'{r:.3f}' for r in ratios)}); per CPU second: median "
           f"{statistics.median(per_cpu):.3f} (rounds: "
-          f"{', '.join(f'{r:.3f}' for r in per_cpu)}); load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"{', '.join(f'{r:.3f}' for r in per_cpu)})")
+    print(f"control, both without the table, per wall second: median "
+          f"{statistics.median(noise):.3f} (rounds: {', '.join(f'{r:.3f}' for r in noise)}); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"messages per second while idle: {totals['messages'] / totals['idle']:.2f} "
           f"({totals['messages']} in {totals['idle']:.0f} s)")
 

@@ -4,8 +4,8 @@ Built from standard ipywidgets (no custom JavaScript), so it renders wherever
 ipywidgets 8 does. The kernel side owns all state; the frontend only shows it.
 
 What it costs: one background thread per open table (marked as ipy_threadkill's
-own), refreshing about once a second and never more than 1/20 of the time a
-refresh takes. Each refresh compares the new snapshot with what the frontend
+own), refreshing about once a second and spending at most 1/20 of its time on
+it. Each refresh compares the new snapshot with what the frontend
 already has and sends only the values that changed: an idle kernel sends
 nothing. Closing the table (or unloading the extension) stops the thread.
 
@@ -26,7 +26,7 @@ from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
 from . import _kernel
 from .engine import kill
-from .errors import ForceRefused, KillTimeout, ThreadKillError
+from .errors import KillTimeout, ThreadKillError
 from .snapshot import Snapshotter, stack
 
 __all__ = ["ThreadTable", "close_all"]
@@ -373,7 +373,11 @@ class ThreadTable(widgets.VBox):
         with self._lock:
             _set(self._kernel_box, value=self.include_kernel)
             _set(self._sort, value=self.sort)
-        self._wake.set()
+            manual = self._refresher is None
+        if manual:
+            self.refresh()              # no refresher to wake: show the choice now
+        else:
+            self._wake.set()
 
     def _on_sort_pick(self, change):
         self.sort = change["new"]
@@ -474,10 +478,10 @@ class ThreadTable(widgets.VBox):
             text = str(kill(info, force=force))
         except KillTimeout as exc:
             text, offer_force = str(exc), not force
-        except ForceRefused as exc:
+        except ThreadKillError as exc:          # refused: gone, recycled, protected, ...
             text = str(exc)
-        except ThreadKillError as exc:
-            text = str(exc)
+        except Exception as exc:                # the row must not stay stuck in "killing"
+            text = f"kill of '{info.name}' failed: {type(exc).__name__}: {exc}"
         with self._lock:
             if not self._stopping:
                 self.status = text
@@ -492,7 +496,8 @@ class ThreadTable(widgets.VBox):
     def text(self):
         """The table as plain text (what a terminal or nbconvert shows)."""
         with self._lock:
-            rows = [self._rows_by_box(box) for box in self._body.children]
+            by_box = {id(row.box): row for row in self._rows.values()}
+            rows = [by_box[id(box)] for box in self._body.children]
             lines = [f"{'name':<24} {'ident':>16} {'CPU %':>6}  {'state':<40} where"]
             for row in rows:
                 info = row.info
@@ -503,9 +508,6 @@ class ThreadTable(widgets.VBox):
                              f"{info.where or ''}")
             lines.append(self._summary.value + (f" · {self.status}" if self.status else ""))
             return "\n".join(lines)
-
-    def _rows_by_box(self, box):
-        return next(row for row in self._rows.values() if row.box is box)
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs)
