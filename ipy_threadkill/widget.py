@@ -16,6 +16,7 @@ table asks ipykernel to honour that routing for its own widgets, so Kill works
 while the main thread is busy. See docs/widget.md for what was measured.
 """
 import html
+import sys
 import threading
 import time
 
@@ -48,6 +49,16 @@ def close_all():
     for table in tables:
         table.close()
     return len(tables)
+
+
+def _running_cell():
+    """The id of the notebook cell being run (JupyterLab and Notebook 7 send it
+    with each execute request), or None outside a kernel or without one."""
+    kernelbase = sys.modules.get("ipykernel.kernelbase")
+    if kernelbase is None or not kernelbase.Kernel.initialized():
+        return None
+    metadata = kernelbase.Kernel.instance().get_parent().get("metadata") or {}
+    return metadata.get("cellId")
 
 
 # Column widths, shared by the header and every row so that they line up.
@@ -346,8 +357,14 @@ class ThreadTable(widgets.VBox):
         self.add_class("ipy-threadkill-table")
         self._sort.observe(self._on_sort_pick, names="value")
         self._kernel_box.observe(self._on_kernel_pick, names="value")
+        # Running a cell again replaces its output: the table it showed before can
+        # no longer be seen, so it stops rather than refresh for no one.
+        self._cell = _running_cell()
         with _open_lock:
+            replaced = [t for t in _open_tables if self._cell and t._cell == self._cell]
             _open_tables.add(self)
+        for table in replaced:
+            table.close()
         self.refresh()
         self._start()
 

@@ -355,3 +355,33 @@ def _execute(kc, code, timeout=30):
     reply = kc.execute_interactive(code, timeout=timeout, output_hook=collect)
     assert reply["content"]["status"] == "ok", "".join(out)
     return "".join(out)
+
+
+def test_rerun_cell_and_unload_stop_refreshers():
+    """Running a table's cell again closes the table it showed; %unload_ext closes
+    the rest: no refresher is left polling for a table no one can see."""
+    from jupyter_client.manager import start_new_kernel
+    km, kc = start_new_kernel(kernel_name="python3", env=dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))))
+    count = ("import threading; print(sum(t.name == 'ipy_threadkill-refresher' "
+             "for t in threading.enumerate()))")
+    try:
+        _execute(kc, "%load_ext ipy_threadkill")
+        for _ in range(2):               # the same cell, run twice (as JupyterLab sends it)
+            msg = kc.session.msg("execute_request", {
+                "code": "from ipy_threadkill.widget import ThreadTable\nt = ThreadTable()\nt",
+                "silent": False, "store_history": True, "user_expressions": {},
+                "allow_stdin": False, "stop_on_error": True}, metadata={"cellId": "cell-1"})
+            kc.shell_channel.send(msg)
+            reply = kc.get_shell_msg(timeout=30)
+            assert reply["content"]["status"] == "ok", reply["content"]
+        _execute(kc, "u = ThreadTable()")  # another cell's table stays
+        assert _execute(kc, count).strip() == "2"
+        _execute(kc, "%unload_ext ipy_threadkill")
+        left = _execute(kc, "from tests import wait_until\nwait_until(lambda: not any("
+                            "t.name == 'ipy_threadkill-refresher' for t in "
+                            "threading.enumerate()), 10)\n" + count)
+        assert left.strip() == "0"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
