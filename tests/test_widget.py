@@ -331,15 +331,20 @@ def test_click_goes_through_while_a_cell_runs():
 
 
 def _wait_output(kc, msg_id, text, timeout=30):
-    """The first stdout of request `msg_id` that contains `text`."""
-    deadline = time.monotonic() + timeout
+    """The stdout of request `msg_id` from the line holding `text` to its end
+    (a line may come in several stream messages)."""
+    deadline, out = time.monotonic() + timeout, ""
     while True:
         msg = kc.get_iopub_msg(timeout=max(0.1, deadline - time.monotonic()))
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream" \
-                and text in msg["content"]["text"]:
-            return msg["content"]["text"]
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
         if msg["msg_type"] == "error":
             raise AssertionError("\n".join(msg["content"]["traceback"]))
+        if msg["msg_type"] == "stream":
+            out += msg["content"]["text"]
+            line = out[out.find(text):] if text in out else ""
+            if line.endswith("\n"):
+                return line
 
 
 def _execute(kc, code, timeout=30):
