@@ -390,3 +390,30 @@ def test_rerun_cell_and_unload_stop_refreshers():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_stack_expander_follows_the_thread():
+    out = _run("""
+    stop = threading.Event()
+    def deep_wait():
+        stop.wait()
+    threading.Thread(target=deep_wait, name="waiter", daemon=True).start()
+    table = W.ThreadTable(refresh_interval=None)
+    row = row_named(table, "waiter")
+    closed = len(row.box.children)
+    row.stack_toggle.value = True         # as the frontend would set it
+    table.refresh()
+    opened = row.extras["stack"] in row.box.children
+    text = row.extras["stack"].value
+    sent.update(updates=0, opened=0)
+    table.refresh()                       # the same stack: nothing is sent
+    unchanged = dict(sent)
+    row.stack_toggle.value = False
+    table.refresh()
+    print(json.dumps(dict(closed=closed, opened=opened, text=text, unchanged=unchanged,
+                          after=len(row.box.children))))
+    stop.set(); table.close()
+    """)
+    assert out["closed"] == 1 and out["opened"] and out["after"] == 1
+    assert "in deep_wait" in out["text"] and "in wait" in out["text"]
+    assert out["unchanged"]["opened"] == 0
