@@ -4,7 +4,8 @@ The notebook starts a runaway thread and shows the table; a second cell then
 keeps the main thread busy until the runaway is gone (at most 30 s). The test
 clicks Kill on the runaway's row while that cell runs, waits for the status line
 to report the kill, and asks the kernel itself (over its own connection file)
-whether the OS thread still exists and whether it answers promptly.
+whether the OS thread still exists and whether it answers promptly. Then a
+thread stuck on a Lock: Kill fails with a reason, Force kill asks, and ends it.
 """
 import json
 import os
@@ -37,11 +38,14 @@ def export():                        # waits on a tool that hangs
 
 feed, silent = socket.socketpair()
 ready = threading.Event()
+held = threading.Lock()
+held.acquire()                       # never released: only a forced kill ends "stuck"
 workers = {name: threading.Thread(target=target, args=args, name=name, daemon=True)
            for name, target, args in [("runaway", runaway, ()),
                                        ("feed-poller", poll_feed, (feed,)),
                                        ("exporter", export, ()),
-                                       ("idle-worker", ready.wait, ())]}
+                                       ("idle-worker", ready.wait, ()),
+                                       ("stuck", held.acquire, ())]}
 for w in workers.values():
     w.start()
 victim = workers["runaway"]
@@ -119,16 +123,17 @@ def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
 
     row = page.locator(".ipy-threadkill-row", has_text="runaway")
     row.wait_for()
+    page.locator(".jp-OutputArea-output", has_text="busy cell started").wait_for()
     table = page.locator(".ipy-threadkill-table")
-    # Wait for a CPU % (second snapshot) so the screenshot shows the bar.
-    table.locator(".ipy-threadkill-row", has_text="%").first.wait_for()
+    # The moment the screenshot shows: a cell running (the main thread's row is in
+    # it), a runaway with its CPU % (known from the second snapshot on).
+    row.locator("text=%").wait_for()
+    page.locator(".ipy-threadkill-row", has_text="MainThread").locator("text=In[2]").wait_for()
     if frontend == "lab":
         shot = table.screenshot(path=str(server.root / "widget.png"))
         if os.environ.get("UPDATE_SCREENSHOT") == "1":
             with open(SCREENSHOT, "wb") as f:
                 f.write(shot)
-
-    page.locator(".jp-OutputArea-output", has_text="busy cell started").wait_for()
     clicked = time.monotonic()
     row.locator("button", has_text="Kill").click()
     status = page.locator(".ipy-threadkill-status", has_text="killed 'runaway'")
@@ -146,7 +151,21 @@ def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
     out, took = _ask_kernel(server, name, CHECK)
     state = json.loads(out.strip().splitlines()[-1])
     assert state == {"os_thread": False, "is_alive": False,
-                     "others": ["exporter", "feed-poller", "idle-worker"]}, state
+                     "others": ["exporter", "feed-poller", "idle-worker", "stuck"]}, state
+
+    # A thread no gentle rung reaches: the row says why and offers Force kill,
+    # which asks first and says that cleanup will not run.
+    stuck = page.locator(".ipy-threadkill-row", has_text="stuck")
+    stuck.locator("button", has_text="Kill").click()
+    stuck.locator(".ipy-threadkill-row-message", has_text="could not kill 'stuck'").wait_for()
+    stuck.locator(".ipy-threadkill-force").click()
+    confirm = stuck.locator(".ipy-threadkill-confirm")
+    confirm.wait_for()
+    assert "will not run" in stuck.inner_text()
+    confirm.click()
+    page.locator(".ipy-threadkill-status", has_text="killed 'stuck'").wait_for()
+    assert "cleanup did NOT run" in page.locator(".ipy-threadkill-status").inner_text()
+    stuck.wait_for(state="detached")
     kernel_id = next(s["kernel"]["id"] for s in server.api("/api/sessions")
                      if s["path"] == name)
     wait_until(lambda: server.api(f"/api/kernels/{kernel_id}")["execution_state"] == "idle",
