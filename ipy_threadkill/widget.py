@@ -476,7 +476,7 @@ class ThreadTable(widgets.VBox):
             info = row.info
             if not info.killable:
                 self.status = (f"refusing to kill '{info.name}' (ident {info.ident}): "
-                               f"{info.kernel_reason or 'the kernel needs it'}")
+                               f"{info.kernel_reason or info.kill_plan}")
                 return
             if row.killing:
                 return
@@ -490,9 +490,10 @@ class ThreadTable(widgets.VBox):
         worker.start()
 
     def _kill(self, row, info, force):
-        offer_force = False
+        offer_force = died = False
         try:
-            text = str(kill(info, force=force))
+            report = kill(info, force=force)
+            text, died = str(report), report.died
         except KillTimeout as exc:
             text, offer_force = str(exc), not force
         except ThreadKillError as exc:          # refused: gone, recycled, protected, ...
@@ -504,7 +505,8 @@ class ThreadTable(widgets.VBox):
                 self.status = text
                 if self._rows.get(row.key) is row:
                     row.say(text if offer_force or force else "", force_offered=offer_force)
-                    _set(row.kill_button, disabled=not row.info.killable)
+                    # Until the refresher drops the row, its dead thread stays unclickable.
+                    _set(row.kill_button, disabled=died or not row.info.killable)
             row.killing = False           # last: the row is settled when this reads False
         self._wake.set()
 
