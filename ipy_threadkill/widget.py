@@ -116,6 +116,10 @@ def _cpu_html(percent):
             f"<span>{percent} %</span></div>")
 
 
+def _clip(text, width):
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _frontend_routing(data, default):
     return default
 
@@ -517,13 +521,12 @@ class ThreadTable(widgets.VBox):
         with self._lock:
             by_box = {id(row.box): row for row in self._rows.values()}
             rows = [by_box[id(box)] for box in self._body.children]
-            lines = [f"{'name':<24} {'ident':>16} {'CPU %':>6}  {'state':<40} where"]
+            lines = [f"{'name':<24} {'ident':>16} {'CPU %':>6}  {'state':<44} where"]
             for row in rows:
                 info = row.info
                 cpu = _cpu_bucket(info.cpu_percent)
-                state = info.state
-                lines.append(f"{info.name[:24]:<24} {str(info.ident):>16} "
-                             f"{'–' if cpu is None else cpu:>6}  {state[:40]:<40} "
+                lines.append(f"{_clip(info.name, 24):<24} {str(info.ident):>16} "
+                             f"{'–' if cpu is None else cpu:>6}  {_clip(info.state, 44):<44} "
                              f"{info.where or ''}")
             lines.append(self._summary.value + (f" · {self.status}" if self.status else ""))
             return "\n".join(lines)

@@ -26,22 +26,21 @@ def _text(output):
 def run(path=NOTEBOOK, timeout=120):
     """Execute the notebook at `path`; return it with its outputs."""
     import nbformat
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, env.get("PYTHONPATH")]))
-    # Pin the kernel to this interpreter rather than whatever "python3" resolves to.
-    spec = KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f",
-                            "{connection_file}"], display_name="Python", language="python",
-                      env=env)
-    manager = KernelManager(kernel_name="python3")
-    manager._kernel_spec = spec
-    client = NotebookClient(nb, timeout=timeout, km=manager,
-                            resources={"metadata": {"path": os.path.dirname(path)}})
-    client.execute()
+    # The kernel inherits this environment; jupyter_client runs the "python3"
+    # kernel with this interpreter (sys.executable).
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, saved]))
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": os.path.dirname(path)}}).execute()
+    finally:
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
     return nb
 
 
