@@ -5,6 +5,8 @@
  * (engine.py). Everything here is one small primitive:
  *
  *   raise_in_thread(ident, exc_type)   queue an asynchronous exception
+ *   raise_in_thread_within(...)        the same, only while a given frame is on
+ *                                      the thread's stack (checked atomically)
  *   rearm(exc_type)                    finalizer of the exceptions we raise: queue
  *                                      it again in this thread if policy says so
  *   exception_state(ident)             (exception pending?, exception being handled)
@@ -16,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h>          /* PyFrame_Type, PyFrame_GetBack before 3.11 */
 
 #include "_force.h"
 
@@ -144,6 +147,45 @@ native_rearm(PyObject *module, PyObject *exc_type)
 }
 
 #ifdef THREADKILL_HAVE_EXCEPTION_STATE
+static PyThreadState *find_thread_state(unsigned long ident);
+
+/* raise_in_thread_within(ident, exc_type, frame) -> bool
+ * Queue exc_type in thread `ident` only if `frame` is on its stack. Checked and
+ * queued without running any bytecode, so the thread cannot leave the frame in
+ * between (it needs the GIL we hold to run Python). Stopping a pool task uses
+ * it: a raise that lands just after the task returned would kill the worker. */
+static PyObject *
+native_raise_in_thread_within(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long ident;
+    PyObject *exc_type, *boundary;
+    PyThreadState *tstate;
+    PyFrameObject *frame, *back;
+    int found = 0;
+
+    if (!PyArg_ParseTuple(args, "kOO!:raise_in_thread_within", &ident, &exc_type,
+                          &PyFrame_Type, &boundary))
+        return NULL;
+    if (!PyExceptionClass_Check(exc_type)) {
+        PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class");
+        return NULL;
+    }
+    tstate = find_thread_state(ident);
+    if (tstate == NULL)
+        Py_RETURN_FALSE;
+    frame = PyThreadState_GetFrame(tstate);         /* new reference or NULL */
+    while (frame != NULL && !found) {
+        found = (PyObject *)frame == boundary;
+        back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    if (found)
+        PyThreadState_SetAsyncExc(ident, exc_type);
+    return PyBool_FromLong(found);
+}
+
 static PyThreadState *
 find_thread_state(unsigned long ident)
 {
@@ -604,6 +646,10 @@ static PyMethodDef native_methods[] = {
      "loops that swallow exceptions on interpreters before 3.11."},
 #endif  /* THREADKILL_HAVE_LINE_RAISE */
 #ifdef THREADKILL_HAVE_EXCEPTION_STATE
+    {"raise_in_thread_within", native_raise_in_thread_within, METH_VARARGS,
+     "raise_in_thread_within(ident, exc_type, frame) -> bool\n"
+     "Queue exc_type in thread ident only if frame is on its stack; return whether\n"
+     "it did."},
     {"exception_state", native_exception_state, METH_VARARGS,
      "exception_state(ident) -> (pending, handling)\n"
      "Whether an asynchronous exception is queued for the thread, and the exception\n"

@@ -241,6 +241,30 @@ def _install_hooks():
         threading.excepthook = excepthook
 
 
+class _Flush(BaseException):
+    """Raised by a killer into itself, and caught at once: see withdraw()."""
+
+
+def withdraw(ident):
+    """Take back an exception queued for thread `ident` (if it has not fired).
+
+    3.11 keeps an interpreter-wide "asynchronous exception pending" flag that
+    only a thread consuming one clears; withdrawing leaves it set, and every
+    thread that traces or profiles then loops on it for ever. Consuming a
+    private exception here clears it; elsewhere it costs one raise.
+    """
+    _native.raise_in_thread(ident, None)
+    try:
+        _native.raise_in_thread(threading.get_ident(), _Flush)
+        _flush_point()
+    except _Flush:
+        pass
+
+
+def _flush_point():
+    """A call: the queued _Flush fires on entry (or at the call's return)."""
+
+
 def _interrupt_signal():
     getter = getattr(_native, "interrupt_signal", None)
     return getter() if getter else None
@@ -308,18 +332,33 @@ class Ladder:
         self.line_raising = False    # see _native.line_raise (3.9 and 3.10 only)
 
     def run(self, timeout, force=False):
+        # A killer that traces or profiles (a debugger, coverage) would spin on
+        # 3.11 while the victim's exception is pending (see withdraw()).
+        tracer, profiler = sys.gettrace(), sys.getprofile()
+        sys.settrace(None)
+        sys.setprofile(None)
+        try:
+            return self._run(timeout, force)
+        finally:
+            sys.settrace(tracer)
+            sys.setprofile(profiler)
+
+    def _run(self, timeout, force):
         victim = self.victim
         _install_hooks()
         start = time.monotonic()
         deadline = start + timeout
         with self.target:
             try:
-                _native.raise_in_thread(victim.ident, self.exc_type)
+                # Before the first raise: a victim that dies at once, inside
+                # Popen() after the fork, would otherwise orphan its child.
+                self._remember_popens(sys._current_frames().get(victim.ident))
+                self._raise()
                 delay = 20e-6
                 while not self.finished():
                     now = time.monotonic()
                     blocking = self._step(now)
-                    if now >= deadline or (blocking is not None and self._unreachable(blocking, now)):
+                    if self._should_give_up(now, deadline, blocking):
                         return self._give_up(blocking, start, force, timeout)
                     time.sleep(delay)             # lets the victim take the GIL and unwind
                     delay = min(delay * 2, 2e-3)
@@ -327,6 +366,14 @@ class Ladder:
                 self._stop_line_raising()
         self._stop_orphaned_children()
         return self._report(True, time.monotonic() - start)
+
+    def _raise(self):
+        """Queue the exception; with a boundary, only while the victim is inside it
+        (checked in C in one step, so a task that just ended is never hit)."""
+        boundary = self.target.boundary
+        if boundary is not None and hasattr(_native, "raise_in_thread_within"):
+            return _native.raise_in_thread_within(self.victim.ident, self.exc_type, boundary)
+        return _native.raise_in_thread(self.victim.ident, self.exc_type) > 0
 
     def _step(self, now):
         """Look at the victim once and push it along; return what it is blocked in."""
@@ -344,8 +391,8 @@ class Ladder:
         if not pending:
             if not self.target.resisting(frame):
                 return None                   # past what we came to end: leave it
-            _native.raise_in_thread(ident, self.exc_type)   # it swallowed the last one
-            self.target.swallowed += 1
+            if self._raise():                 # it swallowed the last one
+                self.target.swallowed += 1
         if self.target.swallowed:
             self._start_line_raising()
         blocking = _blocking.analyze(ident, self.victim.native_id, frame, frames,
@@ -383,6 +430,8 @@ class Ladder:
         self.line_raising = False
 
     def _remember_popens(self, frame):
+        if frame is None:
+            return
         for popen in _blocking.popen_children(list(_blocking.frames_of(frame))):
             if all(popen is not p for p in self.popens):
                 self.popens.append(popen)
@@ -446,6 +495,17 @@ class Ladder:
                     popen.kill()
                     popen.wait()
 
+    # Once a wake-up, an interrupted call or a stopped child has changed what the
+    # victim's code will see (an Event.wait that returns, a sleep cut short),
+    # giving up would let it carry on with a lie: the kill is then seen through,
+    # for up to this long past the timeout.
+    COMMITTED_GRACE = 2.0
+
+    def _should_give_up(self, now, deadline, blocking):
+        if self.rung is not Rung.EXCEPTION:
+            return now >= deadline + self.COMMITTED_GRACE
+        return now >= deadline or (blocking is not None and self._unreachable(blocking, now))
+
     def _unreachable(self, blocking, now):
         if blocking.gentle:
             self.unreachable_since = None
@@ -456,7 +516,7 @@ class Ladder:
 
     def _give_up(self, blocking, start, force, timeout):
         victim = self.victim
-        _native.raise_in_thread(victim.ident, None)     # a failed kill changes nothing
+        withdraw(victim.ident)                          # a failed kill changes nothing
         if blocking is not None:
             self.blocked_in = blocking.description
         if force:

@@ -20,7 +20,7 @@ from typing import Optional
 
 from . import _blocking, _kernel, _native
 from ._identity import resolve
-from .engine import KillReport, Ladder, Rung, _format_seconds
+from .engine import KillReport, Ladder, Rung, _format_seconds, withdraw
 from .errors import KillTimeout, NoSuchThread, ProtectedThread, TaskStopped
 
 # (module, qualified name of the function whose try/except BaseException wraps a
@@ -226,7 +226,7 @@ def stop_with(exc_type, target, timeout):
         # Over: an exception still queued would fire in the pool's own code.
         # The ladder asks this right after each raise, so a raise that missed
         # the task (it ended in between) is withdrawn before the thread runs.
-        _native.raise_in_thread(victim.ident, None)
+        withdraw(victim.ident)
         return True
 
     ladder = Ladder(victim, exc_type, finished=finished, boundary=task.frame)
