@@ -109,6 +109,9 @@ def resolve(target):
 
     pinned = getattr(target, "identity", target)
     if isinstance(pinned, ThreadIdentity):
+        if pinned.ident is None:
+            raise NoSuchThread(f"native thread {pinned.native_id} runs no Python code (a C "
+                               "library's thread); it cannot be killed safely")
         if pinned.ident not in idents:
             raise NoSuchThread(f"thread {pinned.ident} has finished; refresh the list")
         victim = _victim(pinned.ident, by_ident)

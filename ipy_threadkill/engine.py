@@ -525,8 +525,11 @@ class Ladder:
         report = self._report(False, time.monotonic() - start)
         why = blocking.reason if blocking is not None and blocking.reason else \
             f"still {self.blocked_in or 'running'} after {timeout:g} s"
-        raise KillTimeout(f"could not kill {victim.describe()}: {why}; only a forced "
-                          "kill can end it (force=True, %killthread --force)", report)
+        from . import _force
+        refused = _force.refusal(victim)
+        advice = ("only a forced kill can end it (force=True, %killthread --force)"
+                  if refused is None else f"a forced kill is not possible either ({refused})")
+        raise KillTimeout(f"could not kill {victim.describe()}: {why}; {advice}", report)
 
     def _report(self, died, elapsed, rung=None, cleanup_ran=True):
         children = tuple(text for text, _, _ in self.children.values())

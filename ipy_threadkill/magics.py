@@ -391,6 +391,10 @@ def _frontend_shows_widgets(shell):
     zmqshell = sys.modules.get("ipykernel.zmqshell")
     if zmqshell is None or not isinstance(shell, zmqshell.ZMQInteractiveShell):
         return False
+    # An ipyparallel engine is a kernel too, but its %px client is often a
+    # terminal, which fails on widget messages and loses all later output.
+    if type(getattr(shell, "kernel", None)).__module__.startswith("ipyparallel"):
+        return False
     try:
         return importlib.util.find_spec("ipywidgets") is not None
     except (ImportError, ValueError):     # e.g. an import blocked in sys.modules

@@ -120,8 +120,6 @@ def test_threads_and_killthread_on_every_engine():
             assert words in text and "nothing was killed" in text and "Traceback" not in text
 
 
-@pytest.mark.xfail(strict=False, reason="magics: %threads offers the live table on an "
-                   "ipyparallel engine, whose client cannot show it (use --text)")
 def test_threads_without_text_on_engines():
     # %threads on an engine must print the table: a live table's widget messages
     # reach the ipyparallel client, which cannot show them (from a terminal it
