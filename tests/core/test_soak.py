@@ -1,0 +1,51 @@
+"""The soak (tests/soak.py) at its quick size, on every CPython 3.9-3.13.
+
+`make soak` runs the same cases at full size (minutes); here each takes seconds.
+Each case runs in a fresh interpreter with a deadline and reports numbers; the
+tests check them with tests.soak.check(), the same checks the full run makes.
+"""
+import sys
+
+import pytest
+
+from tests import soak
+
+RECYCLES_IDENTS = sys.version_info < (3, 13)
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {}
+
+
+def quick(results, name):
+    if name not in results:
+        results[name] = soak.run_case(name, quick=True)
+    return results[name]
+
+
+def test_cycles_are_clean_and_leak_nothing(results):
+    numbers = quick(results, "cycles")
+    assert soak.check("cycles", numbers) == [], soak.summary("cycles", numbers)
+    assert numbers["states"] >= 14
+
+
+def test_crowd_every_victim_accounted_for(results):
+    numbers = quick(results, "crowd")
+    assert soak.check("crowd", numbers) == [], soak.summary("crowd", numbers)
+
+
+def test_killers_killing_each_other(results):
+    numbers = quick(results, "killers")
+    assert soak.check("killers", numbers) == [], soak.summary("killers", numbers)
+    assert numbers["killers_killed"] > 0, "no killer was killed mid-kill: the case tests nothing"
+
+
+@pytest.mark.xfail(RECYCLES_IDENTS, strict=True,
+                   reason="engine bug: while a kill waits for its victim to be gone, a new "
+                          "thread that reuses the victim's ident is taken for the victim and "
+                          "gets ThreadKilled (Victim.gone() and Ladder._step() look the ident "
+                          "up without checking its native id); see test_races.py")
+def test_churn_touches_no_other_thread(results):
+    numbers = quick(results, "churn")
+    assert soak.check("churn", numbers) == [], soak.summary("churn", numbers)
