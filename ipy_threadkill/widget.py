@@ -188,6 +188,7 @@ class _Row:
         self.stack_text = None
         self.shown = None
         self.name = looks.cell("name")
+        self.name.add_class("ipy-threadkill-name")
         self.ident = looks.cell("ident")
         self.state = looks.cell("state")
         self.cpu = widgets.HTML(layout=looks.columns["CPU %"], style=looks.html)

@@ -9,6 +9,7 @@ thread stuck on a Lock: Kill fails with a reason, Force kill asks, and ends it.
 """
 import json
 import os
+import re
 import time
 
 import pytest
@@ -73,6 +74,12 @@ FRONTENDS = {
 }
 
 
+def _row(page, name):
+    """The table row of the thread called exactly `name` (other rows may mention it)."""
+    return page.locator(".ipy-threadkill-row").filter(
+        has=page.locator(".ipy-threadkill-name", has_text=re.compile(f"^{re.escape(name)}$")))
+
+
 def _run_all(page):
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
@@ -121,14 +128,14 @@ def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
     _wait_for_kernel(page, server, name)
     _run_all(page)
 
-    row = page.locator(".ipy-threadkill-row", has_text="runaway")
+    row = _row(page, "runaway")
     row.wait_for()
     page.locator(".jp-OutputArea-output", has_text="busy cell started").wait_for()
     table = page.locator(".ipy-threadkill-table")
     # The moment the screenshot shows: a cell running (the main thread's row is in
     # it), a runaway with its CPU % (known from the second snapshot on).
-    row.locator("text=%").wait_for()
-    page.locator(".ipy-threadkill-row", has_text="MainThread").locator("text=In[2]").wait_for()
+    row.locator("text=/\\d+ %/").wait_for()
+    _row(page, "MainThread").locator("text=In[2]").wait_for()
     if frontend == "lab":
         shot = table.screenshot(path=str(server.root / "widget.png"))
         if os.environ.get("UPDATE_SCREENSHOT") == "1":
@@ -155,7 +162,7 @@ def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
 
     # A thread no gentle rung reaches: the row says why and offers Force kill,
     # which asks first and says that cleanup will not run.
-    stuck = page.locator(".ipy-threadkill-row", has_text="stuck")
+    stuck = _row(page, "stuck")
     stuck.locator("button", has_text="Kill").click()
     stuck.locator(".ipy-threadkill-row-message", has_text="could not kill 'stuck'").wait_for()
     stuck.locator(".ipy-threadkill-force").click()
