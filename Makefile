@@ -27,7 +27,7 @@ demo: build
 
 # The same notebook in JupyterLab, to click the Kill buttons yourself.
 lab: build
-	$(VENV)/bin/jupyter lab notebooks/demo.ipynb
+	$(VENV)/bin/jupyter lab --allow-root notebooks/demo.ipynb
 
 # The engine suite (tests/core) runs under test-versions, on every interpreter.
 test: test-main test-versions

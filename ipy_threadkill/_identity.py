@@ -63,19 +63,26 @@ class Victim:
     def describe(self):
         return f"'{self.name}' (ident {self.ident})"
 
+    def has_thread_state(self):
+        """Whether the victim still has its Python thread state. Its ident alone
+        is not enough: a new thread may have taken it over."""
+        if self.ident not in sys._current_frames():
+            return False
+        return self.native_id is None or native_id_of(self.ident) == self.native_id
+
     def os_thread_alive(self):
         """Whether the OS thread still runs (falls back on Python's view off Linux)."""
         if self.native_id is not None:
             alive = _proc.alive(self.native_id)
             if alive is not None:
                 return alive
-        return self.ident in sys._current_frames()
+        return self.has_thread_state()
 
     def gone(self):
         """Done in every sense: the OS thread, its thread state and threading's view."""
         if self.thread is not None and self.thread.is_alive():
             return False
-        if self.ident in sys._current_frames():
+        if self.has_thread_state():
             return False
         return not self.os_thread_alive()
 

@@ -32,6 +32,7 @@ Py_NewRef(PyObject *obj)                    /* added in 3.10 */
 #endif  /* < 3.10 */
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -67,15 +68,24 @@ Py_NewRef(PyObject *obj)                    /* added in 3.10 */
  * Asynchronous exceptions
  */
 
-/* Queue exc_type to be raised in thread `ident` (None clears a pending one).
- * Returns the number of thread states changed: 0 when no thread has that ident. */
+#ifdef THREADKILL_HAVE_EXCEPTION_STATE
+static PyThreadState *find_thread_state(unsigned long ident);
+static int same_os_thread(PyThreadState *tstate, unsigned long ident, long native_id);
+#endif  /* THREADKILL_HAVE_EXCEPTION_STATE */
+
+/* raise_in_thread(ident, exc_type, native_id=0) -> int
+ * Queue exc_type to be raised in thread `ident` (None clears a pending one).
+ * With a native id, only if the thread with that ident still runs on that OS
+ * thread: idents are recycled at once, and the check and the raise must happen
+ * with no bytecode in between. Returns the number of thread states changed. */
 static PyObject *
 native_raise_in_thread(PyObject *Py_UNUSED(module), PyObject *args)
 {
     unsigned long ident;
+    long native_id = 0;
     PyObject *exc_type;
 
-    if (!PyArg_ParseTuple(args, "kO:raise_in_thread", &ident, &exc_type))
+    if (!PyArg_ParseTuple(args, "kO|l:raise_in_thread", &ident, &exc_type, &native_id))
         return NULL;
     if (exc_type == Py_None) {
         exc_type = NULL;
@@ -85,6 +95,13 @@ native_raise_in_thread(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class or None");
         return NULL;
     }
+#ifdef THREADKILL_HAVE_EXCEPTION_STATE
+    if (native_id > 0) {
+        PyThreadState *tstate = find_thread_state(ident);
+        if (tstate == NULL || !same_os_thread(tstate, ident, native_id))
+            return PyLong_FromLong(0);
+    }
+#endif  /* THREADKILL_HAVE_EXCEPTION_STATE */
     return PyLong_FromLong(PyThreadState_SetAsyncExc(ident, exc_type));
 }
 
@@ -147,7 +164,28 @@ native_rearm(PyObject *module, PyObject *exc_type)
 }
 
 #ifdef THREADKILL_HAVE_EXCEPTION_STATE
-static PyThreadState *find_thread_state(unsigned long ident);
+/* Whether thread state `tstate` (of thread `ident`) runs on OS thread
+ * `native_id`. 3.11+ record it; before, glibc encodes the tid in the thread's
+ * CPU clock id (clockid = ~tid << 3 | 6). The thread cannot have exited: it
+ * still has its thread state, which it deletes before it ends. */
+static int
+same_os_thread(PyThreadState *tstate, unsigned long ident, long native_id)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    (void)ident;
+    return (long)tstate->native_thread_id == native_id;
+#elif defined(__linux__) && defined(__GLIBC__)
+    clockid_t clock;
+
+    (void)tstate;
+    if (pthread_getcpuclockid((pthread_t)ident, &clock) != 0)
+        return 0;
+    return (long)~(clock >> 3) == native_id;
+#else
+    (void)tstate; (void)ident; (void)native_id;
+    return 1;               /* cannot tell: the Python-level check must do */
+#endif
+}
 
 /* raise_in_thread_within(ident, exc_type, frame) -> bool
  * Queue exc_type in thread `ident` only if `frame` is on its stack. Checked and
@@ -368,6 +406,17 @@ static atomic_int state = IDLE;
 static pthread_mutex_t arm_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int interrupt_signum = 0;            /* 0 until first use */
+
+/* A fork while another thread is arming would leave arm_lock held in the child
+ * for ever: take it around fork() and hand the child a fresh, idle one. */
+static void fork_prepare(void) { pthread_mutex_lock(&arm_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&arm_lock); }
+static void
+fork_child(void)
+{
+    pthread_mutex_init(&arm_lock, NULL);
+    atomic_store(&state, IDLE);
+}
 static struct sigaction previous_action;    /* restored by release_signal() */
 
 static int
@@ -674,6 +723,17 @@ native_exec(PyObject *module)
     if (PyModule_AddFunctions(module, force_methods) < 0)
         return -1;
 #ifdef THREADKILL_HAVE_INTERRUPT
+    static int atfork_registered = 0;
+
+    if (!atfork_registered) {
+        int err = pthread_atfork(fork_prepare, fork_parent, fork_child);
+        if (err != 0) {
+            errno = err;
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        atfork_registered = 1;
+    }
     if (add_syscall_numbers(module) < 0)
         return -1;
 #endif  /* THREADKILL_HAVE_INTERRUPT */

@@ -10,6 +10,7 @@ Each rung leaves the interpreter consistent: the thread unwinds through its own
 `finally` blocks and `with` statements, so locks are released and `threading`
 sees it end. The mechanisms are in _native; this module decides when to use them.
 """
+import dataclasses
 import dis
 import enum
 import os
@@ -245,7 +246,7 @@ class _Flush(BaseException):
     """Raised by a killer into itself, and caught at once: see withdraw()."""
 
 
-def withdraw(ident):
+def withdraw(ident, native_id=0):
     """Take back an exception queued for thread `ident` (if it has not fired).
 
     3.11 keeps an interpreter-wide "asynchronous exception pending" flag that
@@ -253,7 +254,7 @@ def withdraw(ident):
     thread that traces or profiles then loops on it for ever. Consuming a
     private exception here clears it; elsewhere it costs one raise.
     """
-    _native.raise_in_thread(ident, None)
+    _native.raise_in_thread(ident, None, native_id or 0)
     try:
         _native.raise_in_thread(threading.get_ident(), _Flush)
         _flush_point()
@@ -330,6 +331,7 @@ class Ladder:
                               "platform; only the portable rungs were tried")
         self.unreachable_since = None
         self.line_raising = False    # see _native.line_raise (3.9 and 3.10 only)
+        self.cannot_interrupt = None  # why the system-call rung failed, if it did
 
     def run(self, timeout, force=False):
         # A killer that traces or profiles (a debugger, coverage) would spin on
@@ -373,15 +375,16 @@ class Ladder:
         boundary = self.target.boundary
         if boundary is not None and hasattr(_native, "raise_in_thread_within"):
             return _native.raise_in_thread_within(self.victim.ident, self.exc_type, boundary)
-        return _native.raise_in_thread(self.victim.ident, self.exc_type) > 0
+        return _native.raise_in_thread(self.victim.ident, self.exc_type,
+                                       self.victim.native_id or 0) > 0
 
     def _step(self, now):
         """Look at the victim once and push it along; return what it is blocked in."""
         ident = self.victim.ident
         frames = sys._current_frames()
         frame = frames.get(ident)
-        if frame is None:
-            return None                       # its thread state is going away
+        if frame is None or not self.victim.has_thread_state():
+            return None                       # gone, or its ident taken by another
         try:
             pending, handling = _native.exception_state(ident)
         except ValueError:
@@ -401,6 +404,9 @@ class Ladder:
             self.blocked_in = self.blocked_in or blocking.description
         self._remember_popens(frame)
         self._escalate(blocking, now)
+        if self.cannot_interrupt and blocking.syscall is not None and blocking.kind != "child":
+            return dataclasses.replace(blocking, gentle=False, rung=None,
+                                       reason=self.cannot_interrupt)
         return blocking
 
     def _start_line_raising(self):
@@ -457,8 +463,12 @@ class Ladder:
         interrupt = getattr(_native, "interrupt_syscall", None)
         if interrupt is None:
             return
-        fired = interrupt(self.victim.native_id, sc.nr, sc.args, sc.sp, sc.pc,
-                          _blocking.RESULTS[blocking.syscall_name], 0.02)
+        try:
+            fired = interrupt(self.victim.native_id, sc.nr, sc.args, sc.sp, sc.pc,
+                              _blocking.RESULTS[blocking.syscall_name], 0.02)
+        except OSError as exc:            # e.g. every real-time signal is taken
+            self.cannot_interrupt = f"its {blocking.syscall_name} cannot be interrupted ({exc})"
+            return
         if fired:
             self.rung = Rung.SYSCALL
 
@@ -516,7 +526,7 @@ class Ladder:
 
     def _give_up(self, blocking, start, force, timeout):
         victim = self.victim
-        withdraw(victim.ident)                          # a failed kill changes nothing
+        withdraw(victim.ident, victim.native_id)        # a failed kill changes nothing
         if blocking is not None:
             self.blocked_in = blocking.description
         if force:

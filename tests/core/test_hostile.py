@@ -88,25 +88,20 @@ print(json.dumps({"results": results, "used": _native.interrupt_signal(), "free"
     assert outcome["used"] == outcome["free"] and outcome["called"] == []
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="engine bug: with every real-time signal taken, kill() lets a bare "
-                          "OSError('no free real-time signal') out of _native.interrupt_syscall "
-                          "(not a ThreadKillError; the magic prints 'please report this') and "
-                          "leaves ThreadKilled queued, so the thread dies later anyway. Fix: "
-                          "catch OSError in Ladder._interrupt, note it, treat the call as "
-                          "unreachable, so KillTimeout says why and _give_up clears the "
-                          "exception")
 def test_no_real_time_signal_left_is_a_clear_report():
     outcome = run_json(PRELUDE + """
 called = []
 for s in rt_signals():
     signal.signal(s, lambda signum, frame: called.append(signum))
-v = Victim(lambda p: [time.sleep(0.2) or p.__setitem__(0, p[0] + 1) for _ in iter(int, 1)])
+# Each sleep outlasts the engine's wait for an unreachable state (0.25 s), so
+# the kill can only end it by interrupting the call, which it cannot do here.
+v = Victim(lambda p: [time.sleep(1.5) or p.__setitem__(0, p[0] + 1) for _ in iter(int, 1)])
 v.start(settled=lambda: v.progress[0] > 0)
-result = attempt(v, timeout=1)
+wait_until(lambda: _blocking.analyze(v.thread.ident, v.thread.native_id).kind == "sleep")
+result = attempt(v, timeout=5)
 # A failed kill changes nothing: the thread goes on with its work.
 before = v.progress[0]
-time.sleep(0.5)
+wait_until(lambda: v.progress[0] > before)
 result.update(alive_after=v.thread.is_alive(), progressed=v.progress[0] > before,
               called=called)
 print(json.dumps(result))

@@ -96,12 +96,6 @@ print(json.dumps(result))
         assert outcome["recycled"], "the ident was not reused: the case tested nothing"
 
 
-@pytest.mark.xfail(RECYCLES_IDENTS, strict=True,
-                   reason="engine bug: once the victim is gone, a new thread that reuses its "
-                          "ident is taken for it: Victim.gone() sees the ident in "
-                          "sys._current_frames() and Ladder._step() raises ThreadKilled in "
-                          "the new thread. Fix: compare native_id_of(ident) with the "
-                          "victim's native id in both places")
 def test_ident_recycled_while_the_kill_runs():
     # The victim dies; a thread started the moment its OS thread is gone takes
     # its ident; the killer must not take that thread for its victim.
@@ -354,12 +348,6 @@ for i in range(20):
     assert outcome["statuses"] == [0, 0, 0], outcome
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="C bug: fork while another thread is inside interrupt_syscall "
-                          "(arm_lock held, GIL released) leaves arm_lock locked in the child; "
-                          "its first kill that interrupts a system call blocks forever, "
-                          "timeout ignored. Fix: pthread_atfork in _native (prepare: lock "
-                          "arm_lock; parent and child: unlock; child: state = IDLE)")
 def test_fork_while_another_thread_kills():
     outcome = run_json(FORK.format(before="""
 stop = threading.Event()

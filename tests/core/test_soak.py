@@ -41,11 +41,6 @@ def test_killers_killing_each_other(results):
     assert numbers["killers_killed"] > 0, "no killer was killed mid-kill: the case tests nothing"
 
 
-@pytest.mark.xfail(RECYCLES_IDENTS, strict=True,
-                   reason="engine bug: while a kill waits for its victim to be gone, a new "
-                          "thread that reuses the victim's ident is taken for the victim and "
-                          "gets ThreadKilled (Victim.gone() and Ladder._step() look the ident "
-                          "up without checking its native id); see test_races.py")
 def test_churn_touches_no_other_thread(results):
     numbers = quick(results, "churn")
     assert soak.check("churn", numbers) == [], soak.summary("churn", numbers)
