@@ -16,7 +16,7 @@ setup(
         Extension(
             "ipy_threadkill._native",
             sources=["ipy_threadkill/_native.c", "ipy_threadkill/_force.c"],
-            depends=["ipy_threadkill/_force.h"],    # rebuilt on change, shipped in the sdist
+            depends=["ipy_threadkill/_force.h", "ipy_threadkill/_blocked_call.h"],    # rebuilt on change, shipped in the sdist
             extra_compile_args=["-Wall", "-Wextra", "-std=gnu11"]
             + (["-Werror"] if strict else []),
         )

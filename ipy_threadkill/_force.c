@@ -31,6 +31,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "_blocked_call.h"
 #include "_force.h"
 
 /* glibc: a thread's ident is its pthread_t, and cancellation unwinds. The GIL
@@ -105,25 +106,8 @@
 #  include "internal/pycore_runtime.h"
 #endif  /* FORCE_THREAD_HANDLES */
 
-#if defined(__x86_64__)
-#  define PC(uc) ((uc)->uc_mcontext.gregs[REG_RIP])
-#  define SP(uc) ((uc)->uc_mcontext.gregs[REG_RSP])
-#  define RET(uc) ((uc)->uc_mcontext.gregs[REG_RAX])
-#elif defined(__aarch64__)
-#  define PC(uc) ((uc)->uc_mcontext.pc)
-#  define SP(uc) ((uc)->uc_mcontext.sp)
-#  define RET(uc) ((uc)->uc_mcontext.regs[0])
-#endif  /* architecture */
-
 /* The blocked system call, as /proc/self/task/<tid>/syscall showed it. */
-typedef struct {
-    pid_t tid;
-    pid_t pid;
-    long nr;
-    unsigned long args[6];
-    unsigned long sp;
-    unsigned long pc;
-} force_call;
+typedef blocked_call force_call;
 
 enum { FORCE_IDLE, FORCE_ARMED, FORCE_FIRED, FORCE_DECLINED };
 
@@ -136,35 +120,6 @@ static int force_signum = 0;                /* 0 until first use */
 /* ---------------------------------------------------------------------------
  * Ending the OS thread
  */
-
-static int
-force_frame_matches(const ucontext_t *uc)
-{
-    const unsigned char *pc = (const unsigned char *)(uintptr_t)PC(uc);
-
-    if ((long)RET(uc) != -EINTR)
-        return 0;
-    if ((unsigned long)PC(uc) != force_target.pc || (unsigned long)SP(uc) != force_target.sp)
-        return 0;
-#if defined(__x86_64__)
-    if ((unsigned long)uc->uc_mcontext.gregs[REG_RDI] != force_target.args[0]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_RSI] != force_target.args[1]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_RDX] != force_target.args[2]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_R10] != force_target.args[3]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_R8] != force_target.args[4]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_R9] != force_target.args[5])
-        return 0;
-    return pc[-2] == 0x0f && pc[-1] == 0x05;                 /* syscall */
-#elif defined(__aarch64__)
-    for (int i = 1; i < 6; i++) {
-        if ((unsigned long)uc->uc_mcontext.regs[i] != force_target.args[i])
-            return 0;
-    }
-    if ((long)uc->uc_mcontext.regs[8] != force_target.nr)
-        return 0;
-    return *(const uint32_t *)(pc - 4) == 0xd4000001u;       /* svc #0 */
-#endif  /* architecture */
-}
 
 /* Runs on the victim. Until the checks pass it touches only the request,
  * atomics, the signal frame and errno. Once they pass, the thread is known to
@@ -183,7 +138,7 @@ force_handler(int signum, siginfo_t *info, void *context)
         && info->si_pid == force_target.pid
         && (pid_t)syscall(SYS_gettid) == force_target.tid)
     {
-        if (!force_frame_matches((const ucontext_t *)context)) {
+        if (!frame_at_call((const ucontext_t *)context, &force_target)) {
             /* It had left that call: tell the killer not to wait any longer. */
             atomic_compare_exchange_strong(&force_state, &expected, FORCE_DECLINED);
         }
@@ -199,31 +154,21 @@ force_handler(int signum, siginfo_t *info, void *context)
 static int
 force_install_handler(void)
 {
-    struct sigaction action, current;
+    int signum;
 
-    if (force_signum != 0 && sigaction(force_signum, NULL, &current) == 0
-        && (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == force_handler)
+    if (handler_installed_for(force_signum, force_handler))
         return 0;
-    force_signum = 0;
-    memset(&action, 0, sizeof(action));
-    action.sa_sigaction = force_handler;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;    /* no SA_RESTART: we need EINTR */
-    sigfillset(&action.sa_mask);
-
-    for (int signum = SIGRTMIN + 2; signum <= SIGRTMAX; signum++) {
-        if (sigaction(signum, NULL, &current) != 0)
-            continue;
-        if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL)
-            continue;
-        if (sigaction(signum, &action, NULL) != 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        force_signum = signum;
-        return 0;
+    signum = take_free_rt_signal(force_handler, NULL);
+    force_signum = signum > 0 ? signum : 0;
+    if (signum < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
     }
-    PyErr_SetString(PyExc_OSError, "no free real-time signal");
-    return -1;
+    if (signum == 0) {
+        PyErr_SetString(PyExc_OSError, "no free real-time signal");
+        return -1;
+    }
+    return 0;
 }
 
 static void *

@@ -20,6 +20,7 @@
 #include <Python.h>
 #include <frameobject.h>          /* PyFrame_Type, PyFrame_GetBack before 3.11 */
 
+#include "_blocked_call.h"
 #include "_force.h"
 
 #if PY_VERSION_HEX < 0x030A0000
@@ -377,35 +378,20 @@ native_line_raise(PyObject *module, PyObject *args)
  */
 #ifdef THREADKILL_HAVE_INTERRUPT
 
-#if defined(__x86_64__)
-#  define SYSCALL_INSN_SIZE 2
-#  define PC(uc) ((uc)->uc_mcontext.gregs[REG_RIP])
-#  define SP(uc) ((uc)->uc_mcontext.gregs[REG_RSP])
-#  define RET(uc) ((uc)->uc_mcontext.gregs[REG_RAX])
-#elif defined(__aarch64__)
-#  define SYSCALL_INSN_SIZE 4
-#  define PC(uc) ((uc)->uc_mcontext.pc)
-#  define SP(uc) ((uc)->uc_mcontext.sp)
-#  define RET(uc) ((uc)->uc_mcontext.regs[0])
-#endif  /* architecture */
-
 enum { IDLE, ARMED, FIRED };
 
 /* The one armed request. Written only while `state` is IDLE, by a killer that
  * holds `arm_lock`; read by the handler only after it has seen ARMED. */
 static struct {
-    pid_t tid;
-    pid_t pid;
-    long nr;
-    unsigned long args[6];
-    unsigned long sp;
-    unsigned long pc;
+    blocked_call call;
     long result;
 } request;
 static atomic_int state = IDLE;
 static pthread_mutex_t arm_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int interrupt_signum = 0;            /* 0 until first use */
+
+static struct sigaction previous_action;    /* restored by release_signal() */
 
 /* A fork while another thread is arming would leave arm_lock held in the child
  * for ever: take it around fork() and hand the child a fresh, idle one. */
@@ -416,38 +402,6 @@ fork_child(void)
 {
     pthread_mutex_init(&arm_lock, NULL);
     atomic_store(&state, IDLE);
-}
-static struct sigaction previous_action;    /* restored by release_signal() */
-
-static int
-frame_matches_request(const ucontext_t *uc)
-{
-    const unsigned char *pc = (const unsigned char *)(uintptr_t)PC(uc);
-
-    if ((long)RET(uc) != -EINTR)
-        return 0;
-    if ((unsigned long)PC(uc) != request.pc || (unsigned long)SP(uc) != request.sp)
-        return 0;
-#if defined(__x86_64__)
-    /* x86_64 keeps no syscall number in the frame: all six argument registers. */
-    if ((unsigned long)uc->uc_mcontext.gregs[REG_RDI] != request.args[0]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_RSI] != request.args[1]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_RDX] != request.args[2]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_R10] != request.args[3]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_R8] != request.args[4]
-        || (unsigned long)uc->uc_mcontext.gregs[REG_R9] != request.args[5])
-        return 0;
-    return pc[-2] == 0x0f && pc[-1] == 0x05;                 /* syscall */
-#elif defined(__aarch64__)
-    /* x0 now holds the result; x1-x5 and the number in x8 are intact. */
-    for (int i = 1; i < 6; i++) {
-        if ((unsigned long)uc->uc_mcontext.regs[i] != request.args[i])
-            return 0;
-    }
-    if ((long)uc->uc_mcontext.regs[8] != request.nr)
-        return 0;
-    return *(const uint32_t *)(pc - 4) == 0xd4000001u;       /* svc #0 */
-#endif  /* architecture */
 }
 
 /* Async-signal-safe: touches only the request, atomics, the signal frame and
@@ -462,9 +416,9 @@ interrupt_handler(int signum, siginfo_t *info, void *context)
     (void)signum;
     if (atomic_load(&state) == ARMED
         && info->si_code == SI_TKILL
-        && info->si_pid == request.pid
-        && (pid_t)syscall(SYS_gettid) == request.tid
-        && frame_matches_request(uc)
+        && info->si_pid == request.call.pid
+        && (pid_t)syscall(SYS_gettid) == request.call.tid
+        && frame_at_call(uc, &request.call)
         && atomic_compare_exchange_strong(&state, &expected, FIRED))
     {
         RET(uc) = request.result;
@@ -472,48 +426,28 @@ interrupt_handler(int signum, siginfo_t *info, void *context)
     errno = saved_errno;
 }
 
-static int
-handler_installed(int signum)
-{
-    struct sigaction current;
-
-    if (sigaction(signum, NULL, &current) != 0)
-        return 0;
-    return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == interrupt_handler;
-}
-
-/* Take the first real-time signal from SIGRTMIN+2 that nobody handles (glibc keeps
- * the two below for itself). Returns 0 or -1 with an exception set. */
+/* Take a free real-time signal for interrupt_handler, unless ours still is.
+ * Returns 0 or -1 with an exception set. */
 static int
 install_handler(void)
 {
-    struct sigaction action;
+    int signum;
 
-    if (interrupt_signum != 0 && handler_installed(interrupt_signum))
+    if (handler_installed_for(interrupt_signum, interrupt_handler))
         return 0;
     /* Someone replaced our handler: leave that signal to them and pick anew. */
-    interrupt_signum = 0;
-    memset(&action, 0, sizeof(action));
-    action.sa_sigaction = interrupt_handler;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;    /* no SA_RESTART: we need EINTR */
-    sigfillset(&action.sa_mask);
-
-    for (int signum = SIGRTMIN + 2; signum <= SIGRTMAX; signum++) {
-        struct sigaction current;
-
-        if (sigaction(signum, NULL, &current) != 0)
-            continue;
-        if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL)
-            continue;
-        if (sigaction(signum, &action, &previous_action) != 0) {
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        interrupt_signum = signum;
-        return 0;
+    signum = take_free_rt_signal(interrupt_handler, &previous_action);
+    if (signum < 0) {
+        interrupt_signum = 0;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
     }
-    PyErr_SetString(PyExc_OSError, "no free real-time signal");
-    return -1;
+    interrupt_signum = signum;
+    if (signum == 0) {
+        PyErr_SetString(PyExc_OSError, "no free real-time signal");
+        return -1;
+    }
+    return 0;
 }
 
 static void
@@ -552,16 +486,16 @@ native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
 
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&arm_lock);
-    request.tid = tid;
-    request.pid = getpid();
-    request.nr = nr;
-    memcpy(request.args, call_args, sizeof(call_args));
-    request.sp = sp;
-    request.pc = pc;
+    request.call.tid = tid;
+    request.call.pid = getpid();
+    request.call.nr = nr;
+    memcpy(request.call.args, call_args, sizeof(call_args));
+    request.call.sp = sp;
+    request.call.pc = pc;
     request.result = result;
     atomic_store(&state, ARMED);
 
-    sent = syscall(SYS_tgkill, request.pid, tid, interrupt_signum) == 0;
+    sent = syscall(SYS_tgkill, request.call.pid, tid, interrupt_signum) == 0;
     send_errno = errno;
     if (sent) {
         long waited = 0, limit = (long)(timeout * 1e6);
@@ -602,7 +536,7 @@ native_release_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&arm_lock);
-    if (interrupt_signum != 0 && handler_installed(interrupt_signum)) {
+    if (handler_installed_for(interrupt_signum, interrupt_handler)) {
         released = sigaction(interrupt_signum, &previous_action, NULL) == 0;
         if (released)
             interrupt_signum = 0;
