@@ -4,13 +4,9 @@
 Each case runs in a fresh interpreter with a deadline and reports numbers; the
 tests check them with tests.soak.check(), the same checks the full run makes.
 """
-import sys
-
 import pytest
 
 from tests import soak
-
-RECYCLES_IDENTS = sys.version_info < (3, 13)
 
 
 @pytest.fixture(scope="module")
@@ -42,5 +38,8 @@ def test_killers_killing_each_other(results):
 
 
 def test_churn_touches_no_other_thread(results):
+    # Idents are recycled at once on 3.9-3.12: a kill that took a newcomer with
+    # its victim's ident for the victim would raise ThreadKilled in it.
     numbers = quick(results, "churn")
     assert soak.check("churn", numbers) == [], soak.summary("churn", numbers)
+    assert numbers["bystanders_started"] > numbers["kills"], "too little churn to test"
