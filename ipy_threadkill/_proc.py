@@ -126,6 +126,22 @@ def children(pid=None):
     return found
 
 
+def thread_children(tid):
+    """Pids of the processes thread `tid` forked that are still its children
+    (Linux lists them per thread); empty if unknown or gone."""
+    text = _read(f"{TASKS}/{tid}/children")
+    return [int(pid) for pid in text.split()] if text else []
+
+
+def process_start(pid):
+    """When process `pid` started (clock ticks since boot), with its pid its identity;
+    None once it is gone or a zombie."""
+    fields = _stat_fields(f"/proc/{pid}/stat")
+    if fields is None or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
 def command(pid):
     """The command line of process `pid` as one string ('' if unknown)."""
     text = _read(f"/proc/{pid}/cmdline")

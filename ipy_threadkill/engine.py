@@ -13,8 +13,10 @@ sees it end. The mechanisms are in _native; this module decides when to use them
 import dataclasses
 import dis
 import enum
+import gc
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -324,6 +326,7 @@ class Ladder:
         self.blocked_in = None
         self.children = {}           # pid -> "pid command" for every child we signalled
         self.popens = []             # Popen objects seen in the victim's frames
+        self.forked = {}             # pid -> start ticks of children the victim forked
         self.woken = set()           # ids of waiter locks already released
         self.notes = []
         if not hasattr(_native, "interrupt_syscall"):
@@ -436,6 +439,12 @@ class Ladder:
         self.line_raising = False
 
     def _remember_popens(self, frame):
+        """Note the child processes the victim drives: Popen objects in its frames,
+        and what it forked (a Popen may not know its pid yet)."""
+        if self.victim.native_id is not None:
+            for pid in _proc.thread_children(self.victim.native_id):
+                if pid not in self.forked:
+                    self.forked[pid] = _proc.process_start(pid)
         if frame is None:
             return
         for popen in _blocking.popen_children(list(_blocking.frames_of(frame))):
@@ -504,6 +513,31 @@ class Ladder:
                 except Exception:
                     popen.kill()
                     popen.wait()
+        self._stop_unreachable_children()
+
+    def _stop_unreachable_children(self):
+        """A victim killed between fork and `Popen.pid = ...` leaves a child that no
+        Popen knows: nobody could ever stop or reap it. Stop and reap those."""
+        alive = {pid: started for pid, started in self.forked.items()
+                 if _proc.process_start(pid) == started}
+        if not alive:
+            return
+        owned = {obj.pid for obj in gc.get_objects() if isinstance(obj, subprocess.Popen)}
+        for pid in set(alive) - owned:
+            self._stop_children([pid], time.monotonic())
+            deadline = time.monotonic() + self.GRACE_FOR_CHILDREN
+            while not self._reaped(pid):
+                if time.monotonic() > deadline:
+                    self._signal([pid], signal.SIGKILL)
+                    deadline = float("inf")
+                time.sleep(0.001)
+
+    @staticmethod
+    def _reaped(pid):
+        try:
+            return os.waitpid(pid, os.WNOHANG)[0] == pid
+        except ChildProcessError:         # reaped by someone else meanwhile
+            return True
 
     # Once a wake-up, an interrupted call or a stopped child has changed what the
     # victim's code will see (an Event.wait that returns, a sleep cut short),

@@ -365,12 +365,6 @@ k.join(10)
     assert set(outcome["statuses"]) == {0}, outcome
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="engine bug: a thread killed between the fork of subprocess.run's "
-                          "child and the Popen holding its pid leaves the child running, and "
-                          "the report says nothing of it (with random timing: 20 of 100 kills "
-                          "on 3.11; 3.10 rarely). The thread's own children are listed in "
-                          "/proc/self/task/<tid>/children while it lives")
 def test_kill_while_starting_a_subprocess_leaves_no_child():
     # The window made wide: fork_exec forks, then runs Python before it returns.
     outcome = run_json(PRELUDE + """
