@@ -2,12 +2,9 @@
 # Each target installs what it needs: a .venv, the C build, test dependencies.
 
 PYTHON      ?= python3
-PYENV_ROOT  ?= $(HOME)/.pyenv
 VENV        := .venv
 PY          := $(VENV)/bin/python
 STRICT      := IPY_THREADKILL_STRICT=1
-# Every CPython 3.9-3.13 pyenv provides; the engine suite runs on each.
-VERSIONS    := $(sort $(notdir $(wildcard $(foreach v,9 10 11 12 13,$(PYENV_ROOT)/versions/3.$(v).*))))
 
 .PHONY: demo lab test test-main test-versions browser-deps build soak bench clean
 
@@ -44,18 +41,15 @@ bench: build
 	$(PY) benchmarks/snapshot.py
 	$(PY) benchmarks/widget.py
 
-# The engine suite on each interpreter, from an in-place build (.so names differ
-# per version, so the builds live side by side).
+# The engine suite on every CPython 3.9-3.13 pyenv provides.
 test-versions:
-	@test -n "$(VERSIONS)" || { echo "no CPython 3.9-3.13 under $(PYENV_ROOT)/versions"; exit 1; }
-	@set -e; for v in $(VERSIONS); do \
-	  venv=.venvs/$$v; \
-	  if [ ! -x $$venv/bin/python ]; then $(PYENV_ROOT)/versions/$$v/bin/python3 -m venv $$venv; fi; \
-	  $$venv/bin/python -m pip install -q -r requirements/core.txt; \
-	  $(STRICT) $$venv/bin/python setup.py -q build_ext --inplace; \
-	  echo "== CPython $$v"; \
-	  PYTHONPATH=$(CURDIR) $$venv/bin/python -m pytest -q -p no:cacheprovider tests/core; \
-	done
+	sh tools/each-python.sh python -m pytest -q -p no:cacheprovider tests/core
+
+# Minutes: the soak at full size on every interpreter, then 200 kills through
+# %killthread in a real kernel (make test runs the quick size).
+soak: build
+	sh tools/each-python.sh python -m tests.soak
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_kernel_soak.py
 
 clean:
 	rm -rf build .venv .venvs ipy_threadkill/*.so *.egg-info
