@@ -10,12 +10,65 @@ TASKS = "/proc/self/task"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _read(path):
+class _GilHoldingReader:
+    """Reads /proc files through libc called with the GIL held (ctypes.PyDLL).
+
+    Python's own file I/O releases the GIL around each system call; with a
+    runaway thread spinning in Python, the reader then waits a whole switch
+    interval (5 ms) to get it back, per call. /proc reads never block, so
+    keeping the GIL costs nothing and keeps a kill's first steps fast.
+    """
+
+    O_RDONLY_CLOEXEC = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+    CHUNK = 16384
+
+    def __init__(self):
+        import ctypes
+        self.new_buffer = ctypes.create_string_buffer
+        libc = ctypes.PyDLL(None, use_errno=True)
+        self.open, self.read, self.close = libc.open, libc.read, libc.close
+        self.open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        self.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
+        self.read.restype = ctypes.c_ssize_t
+        self.close.argtypes = [ctypes.c_int]
+
+    def __call__(self, path):
+        fd = self.open(os.fsencode(path), self.O_RDONLY_CLOEXEC)
+        if fd < 0:
+            return None
+        try:
+            # A buffer per call: the GIL may pass between two reads of the loop.
+            buffer, chunks = self.new_buffer(self.CHUNK), []
+            while True:
+                n = self.read(fd, buffer, self.CHUNK)
+                if n < 0:
+                    return None
+                if n == 0:
+                    return b"".join(chunks)
+                chunks.append(buffer.raw[:n])
+        finally:
+            self.close(fd)
+
+
+def _read_releasing_gil(path):
     try:
         with open(path, "rb") as f:
             return f.read()
     except OSError:
         return None
+
+
+try:
+    _read_holding_gil = _GilHoldingReader()
+except (ImportError, OSError, AttributeError):      # no ctypes or no libc symbols
+    _read_holding_gil = None
+
+
+def _read(path):
+    if _read_holding_gil is not None:
+        return _read_holding_gil(path)
+    return _read_releasing_gil(path)
 
 
 class Syscall:
