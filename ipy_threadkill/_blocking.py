@@ -560,11 +560,7 @@ def read_syscall(tid):
         return None
     if not text:
         return GONE
-    fields = text.split()
-    if len(fields) != 9:                     # "running", or "-1 sp pc": not in a call
-        return RUNNING
-    values = [int(x, 16) for x in fields[1:]]
-    return _proc.Syscall(int(fields[0]), tuple(values[:6]), values[6], values[7])
+    return _proc.parse_syscall(text) or RUNNING
 
 
 _UNREAD = object()

@@ -83,16 +83,20 @@ class Syscall:
         return f"Syscall(nr={self.nr}, args={self.args!r})"
 
 
-def syscall(tid):
-    """The Syscall `tid` is blocked in; None if it runs, is not in one, or is gone."""
-    text = _read(f"{TASKS}/{tid}/syscall")
-    if not text:
-        return None
+def parse_syscall(text):
+    """The Syscall in the text of a /proc/<tid>/syscall file; None if it shows no
+    call ("running", or "-1 sp pc")."""
     fields = text.split()
-    if len(fields) != 9:                 # "running", or "-1 sp pc": not in a call
+    if len(fields) != 9:
         return None
     values = [int(x, 16) for x in fields[1:]]
     return Syscall(int(fields[0]), tuple(values[:6]), values[6], values[7])
+
+
+def syscall(tid):
+    """The Syscall `tid` is blocked in; None if it runs, is not in one, or is gone."""
+    text = _read(f"{TASKS}/{tid}/syscall")
+    return parse_syscall(text) if text else None
 
 
 def status(tid):
