@@ -112,6 +112,33 @@ take_free_rt_signal(void (*handler)(int, siginfo_t *, void *), struct sigaction 
     }
     return 0;
 }
+
+#ifdef Py_PYTHON_H
+/* Keep `handler` on *signum while it is still there (someone may have replaced
+ * it: leave that signal to them), else move it to a free real-time signal,
+ * saving the replaced action in `previous` if not NULL. Returns 0, or -1 with
+ * OSError set. */
+static inline int
+claim_rt_signal(int *signum, void (*handler)(int, siginfo_t *, void *),
+                struct sigaction *previous)
+{
+    int taken;
+
+    if (handler_installed_for(*signum, handler))
+        return 0;
+    taken = take_free_rt_signal(handler, previous);
+    *signum = taken > 0 ? taken : 0;
+    if (taken < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    if (taken == 0) {
+        PyErr_SetString(PyExc_OSError, "no free real-time signal");
+        return -1;
+    }
+    return 0;
+}
+#endif  /* Py_PYTHON_H */
 #endif  /* THREADKILL_HAVE_BLOCKED_CALL */
 
 #endif  /* IPY_THREADKILL_BLOCKED_CALL_H */

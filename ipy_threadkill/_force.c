@@ -149,28 +149,6 @@ force_handler(int signum, siginfo_t *info, void *context)
     errno = saved_errno;
 }
 
-/* Take the first real-time signal from SIGRTMIN+2 that nobody handles; keep it.
- * Returns 0, or -1 with an exception set. */
-static int
-force_install_handler(void)
-{
-    int signum;
-
-    if (handler_installed_for(force_signum, force_handler))
-        return 0;
-    signum = take_free_rt_signal(force_handler, NULL);
-    force_signum = signum > 0 ? signum : 0;
-    if (signum < 0) {
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    if (signum == 0) {
-        PyErr_SetString(PyExc_OSError, "no free real-time signal");
-        return -1;
-    }
-    return 0;
-}
-
 static void *
 exit_at_once(void *arg)
 {
@@ -259,7 +237,7 @@ end_by_signal(const force_call *call, long limit_us)
 {
     int expected = FORCE_ARMED, fired;
 
-    if (force_install_handler() < 0 || prime_unwinder() < 0)
+    if (claim_rt_signal(&force_signum, force_handler, NULL) < 0 || prime_unwinder() < 0)
         return -1;
     force_target = *call;
     atomic_store(&force_state, FORCE_ARMED);
@@ -595,7 +573,7 @@ error:
 static PyObject *
 force_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    if (force_install_handler() < 0)
+    if (claim_rt_signal(&force_signum, force_handler, NULL) < 0)
         return NULL;
     return PyLong_FromLong(force_signum);
 }

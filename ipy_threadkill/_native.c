@@ -426,30 +426,6 @@ interrupt_handler(int signum, siginfo_t *info, void *context)
     errno = saved_errno;
 }
 
-/* Take a free real-time signal for interrupt_handler, unless ours still is.
- * Returns 0 or -1 with an exception set. */
-static int
-install_handler(void)
-{
-    int signum;
-
-    if (handler_installed_for(interrupt_signum, interrupt_handler))
-        return 0;
-    /* Someone replaced our handler: leave that signal to them and pick anew. */
-    signum = take_free_rt_signal(interrupt_handler, &previous_action);
-    if (signum < 0) {
-        interrupt_signum = 0;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
-    interrupt_signum = signum;
-    if (signum == 0) {
-        PyErr_SetString(PyExc_OSError, "no free real-time signal");
-        return -1;
-    }
-    return 0;
-}
-
 static void
 sleep_microseconds(long usec)
 {
@@ -481,7 +457,7 @@ native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "tid must be positive and timeout not negative");
         return NULL;
     }
-    if (install_handler() < 0)
+    if (claim_rt_signal(&interrupt_signum, interrupt_handler, &previous_action) < 0)
         return NULL;
 
     Py_BEGIN_ALLOW_THREADS
