@@ -113,6 +113,29 @@ take_free_rt_signal(void (*handler)(int, siginfo_t *, void *), struct sigaction 
     return 0;
 }
 
+/* Discard every pending instance of `signum`, in every thread, and keep its
+ * current action. A thread that blocks the signal would otherwise keep it
+ * pending until it unblocks it, and then meet whatever action is installed by
+ * then: after release, the default one, which ends the process. The kernel
+ * discards pending instances when the action becomes SIG_IGN (POSIX, "Signal
+ * Actions"; Linux does it for the whole thread group). Only we send `signum`,
+ * and only while holding the lock the caller holds, so none is lost that
+ * anybody meant to deliver. Returns 0, or -1 with errno set. */
+static inline int
+discard_pending(int signum)
+{
+    struct sigaction current, ignore;
+
+    if (sigaction(signum, NULL, &current) != 0)
+        return -1;
+    memset(&ignore, 0, sizeof(ignore));
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    if (sigaction(signum, &ignore, NULL) != 0)
+        return -1;
+    return sigaction(signum, &current, NULL);
+}
+
 #ifdef Py_PYTHON_H
 /* Keep `handler` on *signum while it is still there (someone may have replaced
  * it: leave that signal to them), else move it to a free real-time signal,

@@ -12,6 +12,7 @@
  *   exception_state(ident)             (exception pending?, exception being handled)
  *   interrupt_syscall(...)             Linux: end one blocked system call with a
  *                                      chosen result, checked register by register
+ *   claim_signal()                     the real-time signal, claimed if not yet
  *   interrupt_signal()                 the real-time signal in use, or None
  *   release_signal()                   restore that signal's previous action
  *   SYSCALLS                           {name: number} for this architecture
@@ -445,7 +446,7 @@ native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
     long nr, result;
     unsigned long sp, pc, call_args[6];
     double timeout;
-    int fired = 0, sent, send_errno = 0;
+    int fired = 0, sent, send_errno = 0, discard_errno = 0;
     int expected = ARMED;
 
     if (!PyArg_ParseTuple(args, "il(kkkkkk)kkld:interrupt_syscall", &tid, &nr,
@@ -483,6 +484,11 @@ native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
     /* Disarm; if the handler won the race, it fired. */
     fired = !atomic_compare_exchange_strong(&state, &expected, IDLE);
     atomic_store(&state, IDLE);
+    /* Not fired: the signal may still wait in a thread that blocks it (or has
+     * not run yet). Left there, it would reach that thread whenever it unblocks
+     * it, under whatever action is installed then. */
+    if (sent && !fired && discard_pending(interrupt_signum) != 0)
+        discard_errno = errno;
     pthread_mutex_unlock(&arm_lock);
     Py_END_ALLOW_THREADS
 
@@ -490,7 +496,23 @@ native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
         errno = send_errno;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
+    if (discard_errno != 0) {
+        errno = discard_errno;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     return PyBool_FromLong(fired);
+}
+
+/* claim_signal() -> int: the real-time signal used for interruptions, chosen
+ * (its handler installed) now if it was not yet. A kill claims it before it
+ * looks at the victim, so that a victim blocking it is recognised even on the
+ * process's first kill. OSError if no real-time signal is free. */
+static PyObject *
+native_claim_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    if (claim_rt_signal(&interrupt_signum, interrupt_handler, &previous_action) < 0)
+        return NULL;
+    return PyLong_FromLong(interrupt_signum);
 }
 
 /* The real-time signal used for interruptions, or None before first use. */
@@ -513,7 +535,9 @@ native_release_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&arm_lock);
     if (handler_installed_for(interrupt_signum, interrupt_handler)) {
-        released = sigaction(interrupt_signum, &previous_action, NULL) == 0;
+        /* Discarded first: one still pending would meet the restored action. */
+        released = discard_pending(interrupt_signum) == 0
+                   && sigaction(interrupt_signum, &previous_action, NULL) == 0;
         if (released)
             interrupt_signum = 0;
     }
@@ -619,6 +643,10 @@ static PyMethodDef native_methods[] = {
      "interrupt_syscall(tid, nr, args, sp, pc, result, timeout) -> bool\n"
      "End the system call thread tid is blocked in with result, if it matches;\n"
      "return whether it did. Linux only."},
+    {"claim_signal", native_claim_signal, METH_NOARGS,
+     "claim_signal() -> int\n"
+     "The real-time signal used for interruptions, installing its handler if needed;\n"
+     "OSError if none is free. Linux only."},
     {"interrupt_signal", native_interrupt_signal, METH_NOARGS,
      "interrupt_signal() -> int or None\nThe real-time signal in use, if any."},
     {"release_signal", native_release_signal, METH_NOARGS,

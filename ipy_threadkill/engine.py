@@ -335,6 +335,7 @@ class Ladder:
         self.unreachable_since = None
         self.line_raising = False    # see _native.line_raise (3.9 and 3.10 only)
         self.cannot_interrupt = None  # why the system-call rung failed, if it did
+        self.signum = None            # the interrupt signal, claimed by run()
 
     def run(self, timeout, force=False):
         # A killer that traces or profiles (a debugger, coverage) would spin on
@@ -351,6 +352,7 @@ class Ladder:
     def _run(self, timeout, force):
         victim = self.victim
         _install_hooks()
+        self._claim_signal()
         start = time.monotonic()
         deadline = start + timeout
         with self.target:
@@ -402,7 +404,7 @@ class Ladder:
         if self.target.swallowed:
             self._start_line_raising()
         blocking = _blocking.analyze(ident, self.victim.native_id, frame, frames,
-                                     _interrupt_signal())
+                                     self.signum)
         if self.blocked_in is None or blocking.kind != "running":
             self.blocked_in = self.blocked_in or blocking.description
         self._remember_popens(frame)
@@ -411,6 +413,19 @@ class Ladder:
             return dataclasses.replace(blocking, gentle=False, rung=None,
                                        reason=self.cannot_interrupt)
         return blocking
+
+    def _claim_signal(self):
+        """Choose the interrupt signal before the victim is first looked at: a
+        victim that blocks it must be recognised before it is ever sent (a
+        blocked signal stays pending, and would be delivered whenever the thread
+        unblocks it, long after this kill)."""
+        claim = getattr(_native, "claim_signal", None)         # Linux only
+        if claim is None:
+            return
+        try:
+            self.signum = claim()
+        except OSError as exc:            # e.g. every real-time signal is taken
+            self.cannot_interrupt = f"no system call can be interrupted ({exc})"
 
     def _start_line_raising(self):
         """Raise at the victim's next line: the way out of a swallowing loop on

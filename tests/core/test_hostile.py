@@ -206,3 +206,86 @@ print(json.dumps({"bad": results, "collections": collections[0]}))
 """), timeout=120)
     assert outcome["bad"] == [], outcome
     assert outcome["collections"] > 0
+
+
+PENDING = """
+def pending_anywhere(signum):
+    # Thread-directed (SigPnd) and process-wide (ShdPnd) pending sets of every task.
+    found = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        for key in ("SigPnd", "ShdPnd"):
+            if int(fields[key], 16) >> (signum - 1) & 1:
+                found.append(f"{tid}:{key}")
+    return found
+"""
+
+
+@pytest.mark.parametrize("release", ["unload", "keep"])
+def test_failed_kill_leaves_no_signal_pending(release):
+    # The process's very first kill, of a thread that blocks every signal in a
+    # read: it must be refused without sending the signal, and nothing may be
+    # left pending that would reach the thread once it unblocks (after the
+    # handler is given back, the default action would end the process).
+    outcome = run_json(PRELUDE + PENDING + f"""
+r, w = os.pipe()
+unblocked = threading.Event()
+def body(p):
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    os.read(r, 1)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
+    unblocked.set()
+    p[0] += 1
+v = Victim(body).start()
+wait_until(lambda: _blocking.analyze(v.thread.ident, v.thread.native_id).kind == "io-wait")
+result = attempt(v, timeout=5)
+ours = _native.interrupt_signal()
+result["pending_after_kill"] = pending_anywhere(ours)
+if {release!r} == "unload":
+    result["released"] = ipy_threadkill.engine.release()
+os.write(w, b"x")                # the read returns, the thread unblocks its signals
+wait_until(unblocked.is_set)
+v.thread.join(5)
+result.update(alive=v.thread.is_alive(), progress=v.progress[0],
+              pending_at_end=pending_anywhere(ours))
+print(json.dumps(result))
+""")
+    assert outcome["error"] == "KillTimeout" and "blocks the signals" in outcome["message"]
+    assert outcome["pending_after_kill"] == [] and outcome["pending_at_end"] == []
+    assert outcome.get("released", True)
+    assert not outcome["alive"] and outcome["progress"] == 1, outcome
+
+
+def test_signal_blocked_after_the_check_is_not_left_pending():
+    # The mask check and the signal cannot be one step: a thread that blocks the
+    # signal between them gets it queued. The engine's interrupt must discard
+    # what it sent but was not delivered. Driven at the primitive itself: a
+    # request that cannot match (wrong pc), to a thread that blocks the signal.
+    outcome = run_json(PRELUDE + PENDING + """
+r, w = os.pipe()
+unblocked = threading.Event()
+def body():
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    os.read(r, 1)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
+    unblocked.set()
+t = threading.Thread(target=body, daemon=True)
+t.start()
+from ipy_threadkill import _proc
+wait_until(lambda: _proc.syscall(t.native_id) is not None)
+sc = _proc.syscall(t.native_id)
+fired = _native.interrupt_syscall(t.native_id, sc.nr, sc.args, sc.sp, sc.pc, 0, 0.05)
+ours = _native.interrupt_signal()
+pending = pending_anywhere(ours)
+released = _native.release_signal()
+os.write(w, b"x")
+wait_until(unblocked.is_set)
+t.join(5)
+print(json.dumps({"fired": fired, "pending": pending, "released": released,
+                  "alive": t.is_alive()}))
+""")
+    assert outcome == {"fired": False, "pending": [], "released": True, "alive": False}
