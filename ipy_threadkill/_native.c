@@ -392,6 +392,10 @@ static pthread_mutex_t arm_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int interrupt_signum = 0;            /* 0 until first use */
 
+/* Seconds interrupt_syscall may wait for the handler; far above any real use,
+ * low enough that microseconds of it fit a long. */
+#define INTERRUPT_MAX_TIMEOUT 1e6
+
 static struct sigaction previous_action;    /* restored by release_signal() */
 
 /* A fork while another thread is arming would leave arm_lock held in the child
@@ -454,8 +458,13 @@ native_interrupt_syscall(PyObject *Py_UNUSED(module), PyObject *args)
                           &call_args[3], &call_args[4], &call_args[5],
                           &sp, &pc, &result, &timeout))
         return NULL;
-    if (tid <= 0 || timeout < 0) {
-        PyErr_SetString(PyExc_ValueError, "tid must be positive and timeout not negative");
+    if (tid <= 0) {
+        PyErr_SetString(PyExc_ValueError, "tid must be positive");
+        return NULL;
+    }
+    /* Also false for NaN: converting it, or a huge value, to long is undefined. */
+    if (!(timeout >= 0 && timeout <= INTERRUPT_MAX_TIMEOUT)) {
+        PyErr_SetString(PyExc_ValueError, "timeout out of range");
         return NULL;
     }
     if (claim_rt_signal(&interrupt_signum, interrupt_handler, &previous_action) < 0)

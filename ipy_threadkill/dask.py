@@ -19,6 +19,7 @@ import asyncio
 import dataclasses
 import functools
 
+from . import _arguments
 from .errors import KillTimeout, TaskStopped, ThreadKillError
 from .tasks import NoSuchTask, stop_with
 
@@ -46,10 +47,9 @@ def stop(future_or_key, client=None, timeout=2.0):
     `client` defaults to the future's, else the current one. Raises NoSuchTask (a
     LookupError) if no worker is running that key (pending, finished or
     unknown), KillTimeout naming the worker if a task would not stop within
-    `timeout` seconds, ValueError for a bad timeout.
+    `timeout` seconds, InvalidArgument (a ValueError) for a bad timeout.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    timeout = _arguments.seconds(timeout)
     key = getattr(future_or_key, "key", future_or_key)
     client = _client(client, future_or_key)
     outcomes = client.run(_stop_here, key, timeout)

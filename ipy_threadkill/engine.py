@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from . import _blocking, _kernel, _native, _proc
+from . import _arguments, _blocking, _kernel, _native, _proc
 from ._identity import resolve
-from .errors import (ForceRefused, InvalidArgument, KillTimeout, ProtectedThread,
+from .errors import (ForceRefused, KillTimeout, ProtectedThread,
                      ThreadKilled, _Persistent)
 
 
@@ -282,8 +282,7 @@ def kill(target, *, timeout=2.0, force=False):
     (ValueError), InvalidTarget (TypeError), and KillTimeout (RuntimeError, with
     the report) if the thread survives; a failed kill leaves nothing pending.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidArgument(f"timeout must be a positive number of seconds, not {timeout!r}")
+    timeout = _arguments.seconds(timeout)
     victim = resolve(target)
     reason = _kernel.protected_reason(victim.ident, victim.thread)
     if reason is not None:

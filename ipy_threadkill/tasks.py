@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Optional
 
-from . import _blocking, _kernel, _native
+from . import _arguments, _blocking, _kernel, _native
 from ._identity import resolve
 from .engine import KillReport, Ladder, Rung, _format_seconds, withdraw
 from .errors import KillTimeout, NoSuchThread, ProtectedThread, TaskStopped
@@ -208,8 +208,7 @@ def stop_task(target, *, timeout=2.0):
 def stop_with(exc_type, target, timeout):
     """stop_task() raising `exc_type`, a TaskStopped subclass (dask.py's pickles
     as an Exception, which distributed's client can re-raise)."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    timeout = _arguments.seconds(timeout)
     victim = resolve(target)
     reason = _kernel.protected_reason(victim.ident, victim.thread)
     if reason is not None:
