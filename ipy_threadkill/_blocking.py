@@ -515,8 +515,10 @@ class _Task:
         self.dir_fd, self.pid = None, None
 
     def text(self, tid, name=b"syscall", size=256):
-        """The start of file `name` of thread `tid`; b"" if the thread is gone,
-        None without /proc."""
+        """File `name` of thread `tid`, whole; b"" if the thread is gone, None
+        without /proc. `size` is the first read's: one read is enough when the
+        file fits, and the rest is read if it does not (a status file grows with
+        the host's CPUs and memory nodes, and its last fields matter too)."""
         if self.openat is None:
             if not self.have_proc():
                 return None
@@ -536,11 +538,19 @@ class _Task:
         if fd < 0:
             return b""
         buffer = ctypes.create_string_buffer(size)    # per call: snapshots may overlap
+        chunks = []
         try:
-            size = self.read(fd, buffer, size)
+            while True:
+                got = self.read(fd, buffer, size)
+                if got > 0:
+                    chunks.append(buffer.raw[:got])
+                # /proc/<tid> files are made whole on open: a read that does
+                # not fill the buffer has reached the end.
+                if got < size:
+                    break
         finally:
             self.close(fd)
-        return buffer.raw[:size] if size > 0 else b""
+        return b"".join(chunks)
 
     @staticmethod
     def have_proc():
