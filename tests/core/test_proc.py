@@ -1,0 +1,26 @@
+"""The /proc readers read files whole, whatever the first read's size."""
+import os
+import threading
+
+import pytest
+
+from ipy_threadkill import _blocking
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
+@pytest.mark.parametrize("first_read", [16, 64, 4096])
+def test_status_is_read_whole(first_read):
+    # A parked thread's status does not change between the two reads.
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/status", "rb") as f:
+            expected = f.read()
+        got = _blocking._task.text(thread.native_id, b"status", first_read)
+    finally:
+        stop.set()
+        thread.join()
+    assert got == expected
+    assert got.splitlines()[-1].startswith(b"nonvoluntary_ctxt_switches:")
+    assert _blocking.signal_blocked(threading.get_native_id(), 9) is False
