@@ -270,6 +270,15 @@ def _hex_address(text, family):
 _open_lock = threading.Lock()       # the files below are opened once per process
 
 
+def _reset_open_lock():
+    global _open_lock
+    _open_lock = threading.Lock()       # a forking thread may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_open_lock)
+
+
 class _Memory:
     """Reads this process's memory through /proc/self/mem, which fails with an
     error (never a crash) if the address was unmapped meanwhile."""

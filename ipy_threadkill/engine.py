@@ -225,6 +225,21 @@ class _LineMonitor:
 _hook_lock = threading.Lock()
 
 
+def _forget_kills_after_fork():
+    """In a child forked while another thread was killing, that thread's locks
+    stay held for ever (it does not exist there) and its targets are threads
+    the child does not have: start afresh, or the child's first kill hangs."""
+    global _targets_lock, _hook_lock
+    _targets_lock, _hook_lock = threading.Lock(), threading.Lock()
+    _targets.clear()
+    _LineMonitor._lock = threading.Lock()
+    _LineMonitor._targets = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_kills_after_fork)
+
+
 def _install_hooks():
     """Make the exceptions we raise end threads silently; done on first kill."""
     with _hook_lock:

@@ -13,6 +13,7 @@ So stop_task only acts where it knows the pool's runner: the function whose
 called is the *boundary* handed to the ladder; the task is over when that frame
 has left the thread's stack.
 """
+import os
 import sys
 import threading
 from dataclasses import dataclass, fields
@@ -149,6 +150,11 @@ class _ReturnGuard:
         self.lock = threading.Lock()
         self.tool = None
         self.users = {}             # code -> number of stops guarding it
+        if hasattr(os, "register_at_fork"):     # a forking stop's lock stays held
+            os.register_at_fork(after_in_child=self._reset_lock)
+
+    def _reset_lock(self):
+        self.lock = threading.Lock()
 
     def add(self, code):
         """Guard returns from `code`; False if that is not possible here."""

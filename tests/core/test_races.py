@@ -365,6 +365,28 @@ k.join(10)
     assert set(outcome["statuses"]) == {0}, outcome
 
 
+def test_fork_while_another_thread_holds_the_engines_locks():
+    # The window of the test above, made certain: a thread holds every lock the
+    # engine takes while the main thread forks. The child's first kill must not
+    # wait for a thread it does not have.
+    outcome = run_json(FORK.format(before="""
+from ipy_threadkill import _blocking, engine
+held, release = threading.Event(), threading.Event()
+def holder():
+    with engine._targets_lock, engine._hook_lock, engine._LineMonitor._lock, \\
+            _blocking._open_lock:
+        held.set()
+        release.wait()
+h = threading.Thread(target=holder, daemon=True)
+h.start()
+held.wait(10)
+""", forks=2, extra_threads=0, after="""
+release.set()
+h.join(10)
+"""), timeout=120)
+    assert outcome["statuses"] == [0, 0], outcome
+
+
 def test_kill_while_starting_a_subprocess_leaves_no_child():
     # The window made wide: fork_exec forks, then runs Python before it returns.
     outcome = run_json(PRELUDE + """
