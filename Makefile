@@ -6,7 +6,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STRICT      := IPY_THREADKILL_STRICT=1
 
-.PHONY: demo lab test test-main test-versions browser-deps build soak bench clean
+.PHONY: demo lab test test-main test-versions browser-deps build soak bench sanitize clean
 
 $(VENV)/.stamp: requirements/test.txt requirements/core.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: build
 # The engine suite on every CPython 3.9-3.13 pyenv provides.
 test-versions:
 	sh tools/each-python.sh python -m pytest -q -p no:cacheprovider tests/core
+
+# The kill, force, race, hostile and bad-input suites with the C core under
+# AddressSanitizer and UBSan, on CPython 3.11 and 3.13 (tools/sanitize.sh).
+sanitize:
+	sh tools/sanitize.sh
 
 # Minutes: the soak at full size on every interpreter, then 200 kills through
 # %killthread in a real kernel (make test runs the quick size).

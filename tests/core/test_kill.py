@@ -3,6 +3,8 @@
 Each case starts its victim in a fresh interpreter and kills it there, with a
 deadline; the child prints what it saw and must exit 0 with nothing on stderr.
 """
+import os
+
 import pytest
 
 from tests import run_json
@@ -71,6 +73,7 @@ def test_kill_state(state):
 def test_subprocess_child_is_gone():
     outcome = run_json(_script("import subprocess", "subprocess.run(['sleep', '3600'])", """
 import json
+import os
 pid = int(outcome['children'][0].split()[0])
 try:
     os.kill(pid, 0)
@@ -204,4 +207,7 @@ for i in range(1000):
 print(json.dumps({'ok': ok, 'growth_kb': (rss() - base) // 1024, 'threads': threading.active_count()}))
 """, timeout=240)
     assert outcome["ok"] == 1000 and outcome["threads"] == 1
-    assert outcome["growth_kb"] < 2048, outcome
+    # Under AddressSanitizer (make sanitize) freed memory sits in its quarantine:
+    # RSS then measures the sanitizer, not the package.
+    if not os.environ.get("IPY_THREADKILL_SANITIZED"):
+        assert outcome["growth_kb"] < 2048, outcome
