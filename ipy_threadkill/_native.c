@@ -392,6 +392,16 @@ static pthread_mutex_t arm_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int interrupt_signum = 0;            /* 0 until first use */
 
+/* The descriptor-set calls: select (x86_64 only) and pselect6. */
+#ifdef SYS_select
+#  define is_select_call(nr) ((nr) == SYS_select || (nr) == SYS_pselect6)
+#else
+#  define is_select_call(nr) ((nr) == SYS_pselect6)
+#endif  /* SYS_select */
+/* Larger than any descriptor a select caller can name (the kernel's own limit
+ * is the process's open-file limit); a larger count is not cleared. */
+#define SELECT_MAX_FDS (1UL << 20)
+
 /* Seconds interrupt_syscall may wait for the handler; far above any real use,
  * low enough that microseconds of it fit a long. */
 #define INTERRUPT_MAX_TIMEOUT 1e6
@@ -409,8 +419,29 @@ fork_child(void)
     atomic_store(&state, IDLE);
 }
 
-/* Async-signal-safe: touches only the request, atomics, the signal frame and
- * errno (saved and restored); never the C API or the GIL. */
+/* select() and pselect6() write their descriptor sets back only when they
+ * return; interrupted, the sets still hold what the caller asked about, and a
+ * rewritten 0 would leave CPython's select.select() reporting every one of them
+ * ready (it reads the sets whatever the count). Cleared, they say what a real
+ * timeout says: nothing is ready. The sets are the caller's own memory, of
+ * ceil(nfds / 8) bytes each (the kernel reads no more). Async-signal-safe. */
+static void
+clear_ready_sets(const blocked_call *call)
+{
+    size_t size;
+
+    if (!is_select_call(call->nr) || call->args[0] == 0 || call->args[0] > SELECT_MAX_FDS)
+        return;
+    size = (call->args[0] + 7) / 8;
+    for (int i = 1; i <= 3; i++) {
+        if (call->args[i] != 0)
+            memset((void *)(uintptr_t)call->args[i], 0, size);
+    }
+}
+
+/* Async-signal-safe: touches only the request, atomics, the signal frame, the
+ * interrupted select's descriptor sets and errno (saved and restored); never
+ * the C API or the GIL. */
 static void
 interrupt_handler(int signum, siginfo_t *info, void *context)
 {
@@ -426,6 +457,8 @@ interrupt_handler(int signum, siginfo_t *info, void *context)
         && frame_at_call(uc, &request.call)
         && atomic_compare_exchange_strong(&state, &expected, FIRED))
     {
+        if (request.result == 0)
+            clear_ready_sets(&request.call);
         RET(uc) = request.result;
     }
     errno = saved_errno;

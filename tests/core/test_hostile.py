@@ -289,3 +289,24 @@ print(json.dumps({"fired": fired, "pending": pending, "released": released,
                   "alive": t.is_alive()}))
 """)
     assert outcome == {"fired": False, "pending": [], "released": True, "alive": False}
+
+
+def test_interrupted_select_reports_nothing_ready():
+    # An interrupted select() has not written its sets back: a rewritten 0 with
+    # the sets as passed in made select.select() report every fd ready.
+    outcome = run_json(PRELUDE + """
+import select
+from ipy_threadkill import _proc
+r, w = os.pipe()
+a, b = socket.socketpair()
+got = []
+t = threading.Thread(target=lambda: got.append(select.select([r, a], [], [r, a], 3600)),
+                     daemon=True)
+t.start()
+wait_until(lambda: _proc.syscall(t.native_id) is not None)
+sc = _proc.syscall(t.native_id)
+fired = _native.interrupt_syscall(t.native_id, sc.nr, sc.args, sc.sp, sc.pc, 0, 1.0)
+t.join(5)
+print(json.dumps({"fired": fired, "got": got, "alive": t.is_alive()}))
+""")
+    assert outcome == {"fired": True, "got": [[[], [], []]], "alive": False}, outcome
