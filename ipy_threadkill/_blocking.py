@@ -531,7 +531,7 @@ class _Task:
         if self.openat is None:
             if not self.have_proc():
                 return None
-            return _proc._read(f"{_proc.TASKS}/{tid}/{name.decode()}") or b""
+            return _proc.read(f"{_proc.TASKS}/{tid}/{name.decode()}") or b""
         if self.pid != os.getpid():             # first use, or a forked child
             with _open_lock:
                 if self.pid != os.getpid():

@@ -7,6 +7,7 @@ reader returns None, which the callers treat as "unknown".
 import os
 
 TASKS = "/proc/self/task"
+MAPS = "/proc/self/maps"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -65,7 +66,9 @@ except (ImportError, OSError, AttributeError):      # no ctypes or no libc symbo
     _read_holding_gil = None
 
 
-def _read(path):
+def read(path):
+    """The whole of /proc file `path` (read holding the GIL where possible), or
+    None if it cannot be read."""
     if _read_holding_gil is not None:
         return _read_holding_gil(path)
     return _read_releasing_gil(path)
@@ -95,13 +98,13 @@ def parse_syscall(text):
 
 def syscall(tid):
     """The Syscall `tid` is blocked in; None if it runs, is not in one, or is gone."""
-    text = _read(f"{TASKS}/{tid}/syscall")
+    text = read(f"{TASKS}/{tid}/syscall")
     return parse_syscall(text) if text else None
 
 
 def status(tid):
     """A thread's /proc status as {field: text}; None once it is gone."""
-    text = _read(f"{TASKS}/{tid}/status")
+    text = read(f"{TASKS}/{tid}/status")
     if text is None:
         return None
     fields = {}
@@ -120,7 +123,7 @@ def signal_blocked(tid, signum):
 
 
 def _stat_fields(path):
-    text = _read(path)
+    text = read(path)
     if text is None:
         return None
     # The command name is in parentheses and may contain spaces and ')'.
@@ -186,7 +189,7 @@ def children(pid=None):
 def thread_children(tid):
     """Pids of the processes thread `tid` forked that are still its children
     (Linux lists them per thread); empty if unknown or gone."""
-    text = _read(f"{TASKS}/{tid}/children")
+    text = read(f"{TASKS}/{tid}/children")
     return [int(pid) for pid in text.split()] if text else []
 
 
@@ -201,5 +204,5 @@ def process_start(pid):
 
 def command(pid):
     """The command line of process `pid` as one string ('' if unknown)."""
-    text = _read(f"/proc/{pid}/cmdline")
+    text = read(f"/proc/{pid}/cmdline")
     return text.replace(b"\0", b" ").decode(errors="replace").strip() if text else ""

@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from . import _arguments, _blocking, _kernel, _native, _proc
+from . import _arguments, _blocking, _kernel, _native, _native_stack, _proc
 from ._identity import resolve
-from .errors import (ForceRefused, KillTimeout, ProtectedThread,
+from .errors import (ForceRefused, KillTimeout, ProtectedThread, TaskStopped,
                      ThreadKilled, _Persistent)
 
 
@@ -224,6 +224,18 @@ class _LineMonitor:
 
 _hook_lock = threading.Lock()
 
+# Calls whose rewritten result misleads no caller: a sleep that ends early.
+_ANY_CALLER = frozenset(("clock_nanosleep", "nanosleep"))
+# What a rewritten result would tell a caller that is not CPython's.
+_FALSE_RESULTS = dict.fromkeys(("read", "readv", "pread64", "recvfrom", "recvmsg"),
+                               "a false end of file")
+_FALSE_RESULTS.update(dict.fromkeys(("select", "pselect6", "poll", "ppoll", "epoll_wait",
+                                     "epoll_pwait", "epoll_pwait2", "rt_sigtimedwait"),
+                                    "a false timeout"))
+_FALSE_RESULTS.update(dict.fromkeys(("wait4", "waitid"), "a false 'no child has exited'"))
+_FALSE_RESULTS.update(dict.fromkeys(("accept", "accept4", "connect", "write", "writev",
+                                     "pwrite64", "sendto", "sendmsg"), "a false error"))
+
 
 def _forget_kills_after_fork():
     """In a child forked while another thread was killing, that thread's locks
@@ -257,6 +269,21 @@ def _install_hooks():
 
         excepthook._ipy_threadkill = True
         threading.excepthook = excepthook
+
+        # The exception can fire in whatever Python code the victim runs, a
+        # weakref callback or a __del__ included; that code cannot propagate it
+        # and reports it as "Exception ignored". Its finalizer queues it again
+        # (see _should_rearm), so the kill goes on: nothing to report.
+        unraisable = sys.unraisablehook
+
+        def unraisablehook(args, _previous=unraisable):
+            if isinstance(args.exc_value, (ThreadKilled, TaskStopped)) \
+                    and _targets.get(threading.get_ident()):
+                return
+            _previous(args)
+
+        unraisablehook._ipy_threadkill = True
+        sys.unraisablehook = unraisablehook
 
 
 class _Flush(BaseException):
@@ -337,6 +364,7 @@ class Ladder:
         self.finished = finished or victim.gone
         self.target = _Target(victim.ident, exc_type, boundary)
         self.rung = Rung.EXCEPTION
+        self.committed = False       # the victim was told something false: see it through
         self.blocked_in = None
         self.children = {}           # pid -> "pid command" for every child we signalled
         self.popens = []             # Popen objects seen in the victim's frames
@@ -350,6 +378,8 @@ class Ladder:
         self.line_raising = False    # see _native.line_raise (3.9 and 3.10 only)
         self.cannot_interrupt = None  # why the system-call rung failed, if it did
         self.signum = None            # the interrupt signal, claimed by run()
+        self.callers = {}             # blocked call site -> the object that made the call
+        self.rewritten = set()        # call sites whose result was rewritten
 
     def run(self, timeout, force=False):
         # A killer that traces or profiles (a debugger, coverage) would spin on
@@ -422,11 +452,38 @@ class Ladder:
         if self.blocked_in is None or blocking.kind != "running":
             self.blocked_in = self.blocked_in or blocking.description
         self._remember_popens(frame)
+        if blocking.gentle and self._would_interrupt(blocking):
+            why = self.cannot_interrupt or self._rewrite_refusal(blocking)
+            if why:
+                blocking = dataclasses.replace(blocking, gentle=False, rung=None, reason=why)
         self._escalate(blocking, now)
-        if self.cannot_interrupt and blocking.syscall is not None and blocking.kind != "child":
-            return dataclasses.replace(blocking, gentle=False, rung=None,
-                                       reason=self.cannot_interrupt)
         return blocking
+
+    def _rewrite_refusal(self, blocking):
+        """Why the blocked call's result must not be rewritten, or None.
+
+        A rewritten result means what the rung intends only to a caller known
+        to treat it so: CPython's own built-ins, where the pending exception
+        fires as the built-in returns. A foreign C loop would take a false end
+        of file for data, or retry and be rewritten again and again. A sleep
+        that ends early misleads no caller, once; the second time at the same
+        place it is a loop that will not end."""
+        sc, name = blocking.syscall, blocking.syscall_name
+        site = (sc.nr, sc.args, sc.sp, sc.pc)
+        if site not in self.callers:
+            self.callers[site] = _native_stack.syscall_caller(sc.sp)
+        caller = self.callers[site]
+        if _native_stack.is_interpreter_code(caller):
+            return None
+        if name in _ANY_CALLER and site not in self.rewritten:
+            return None
+        where = os.path.basename(caller) if caller else "code that cannot be identified"
+        if site in self.rewritten:
+            return (f"it called {name} again from {where} after its last one was cut "
+                    "short: that C code does not end when its calls do")
+        return (f"it is in {name} called from {where}, not CPython's own code: a "
+                f"rewritten result ({_FALSE_RESULTS.get(name, 'a false return')}) "
+                "could be misread there")
 
     def _claim_signal(self):
         """Choose the interrupt signal before the victim is first looked at: a
@@ -487,14 +544,20 @@ class Ladder:
                 try:
                     blocking.waiter.release()
                     self.rung = Rung.WAKEUP
+                    self.committed = True
                 except RuntimeError:          # woken meanwhile: nothing to do
                     pass
         elif blocking.kind == "child" and blocking.children:
             self._stop_children(blocking.children, now)
-        if blocking.syscall is not None and blocking.gentle \
-                and blocking.syscall_name in _blocking.RESULTS \
-                and not (blocking.kind == "child" and blocking.children):
+        if blocking.gentle and self._would_interrupt(blocking):
             self._interrupt(blocking)
+
+    @staticmethod
+    def _would_interrupt(blocking):
+        """Whether the interrupt rung is the one for `blocking` (a child wait with
+        known children is ended by stopping them instead)."""
+        return blocking.syscall is not None and blocking.syscall_name in _blocking.RESULTS \
+            and not (blocking.kind == "child" and blocking.children)
 
     def _interrupt(self, blocking):
         sc = blocking.syscall
@@ -509,6 +572,8 @@ class Ladder:
             return
         if fired:
             self.rung = Rung.SYSCALL
+            self.committed = self.committed or blocking.syscall_name not in _ANY_CALLER
+            self.rewritten.add((sc.nr, sc.args, sc.sp, sc.pc))
 
     def _stop_children(self, pids, now):
         """SIGTERM the children (and their descendants); SIGKILL after a grace period."""
@@ -518,6 +583,7 @@ class Ladder:
                 self.children[pid] = (f"{pid} ({_proc.command(pid) or '?'})", now, family)
                 self._signal(family, signal.SIGTERM)
                 self.rung = Rung.CHILD
+                self.committed = True
             else:
                 _, since, family = self.children[pid]
                 if now - since > self.GRACE_FOR_CHILDREN:
@@ -569,13 +635,13 @@ class Ladder:
             return True
 
     # Once a wake-up, an interrupted call or a stopped child has changed what the
-    # victim's code will see (an Event.wait that returns, a sleep cut short),
-    # giving up would let it carry on with a lie: the kill is then seen through,
-    # for up to this long past the timeout.
+    # victim's code will see (an Event.wait that returns, a read that ends; a
+    # sleep cut short is no lie), giving up would let it carry on with a lie:
+    # the kill is then seen through, for up to this long past the timeout.
     COMMITTED_GRACE = 2.0
 
     def _should_give_up(self, now, deadline, blocking):
-        if self.rung is not Rung.EXCEPTION:
+        if self.committed:
             return now >= deadline + self.COMMITTED_GRACE
         return now >= deadline or (blocking is not None and self._unreachable(blocking, now))
 

@@ -192,7 +192,7 @@ class _Scan:
             killable=killable, kill_plan=plan, expected_rung=rung)
 
     def _foreign_info(self, tid, now, boot):
-        comm = _proc._read(f"{_proc.TASKS}/{tid}/comm")
+        comm = _proc.read(f"{_proc.TASKS}/{tid}/comm")
         if comm is None:
             return None                       # ended since the task list was read
         identity = self._identity(None, tid)

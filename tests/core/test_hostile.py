@@ -310,3 +310,50 @@ t.join(5)
 print(json.dumps({"fired": fired, "got": got, "alive": t.is_alive()}))
 """)
     assert outcome == {"fired": True, "got": [[[], [], []]], "alive": False}, outcome
+
+
+FOREIGN_LOOPS = r"""
+#include <unistd.h>
+long eofs, sleeps;
+/* A C library's loops: retry a read on end of file, or sleep for ever. */
+long read_until_data(int fd) {
+    char c;
+    for (;;) {
+        ssize_t n = read(fd, &c, 1);
+        if (n != 0) return n;
+        eofs++;
+    }
+}
+void sleep_forever(void) { for (;;) { sleep(1000); sleeps++; } }
+"""
+
+
+@pytest.mark.parametrize("loop", ["read", "sleep"])
+def test_foreign_loop_gets_a_refusal_not_false_results(loop, tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the foreign library")
+    source, library = tmp_path / "loops.c", tmp_path / "libloops.so"
+    source.write_text(FOREIGN_LOOPS)
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(library), str(source)],
+                   check=True)
+    outcome = run_json(PRELUDE + PENDING + f"""
+import ctypes
+lib = ctypes.CDLL({str(library)!r})
+r, w = os.pipe()
+call = {{"read": lambda: lib.read_until_data(r), "sleep": lambda: lib.sleep_forever()}}[{loop!r}]
+v = Victim(lambda p: call()).start()
+wait_until(lambda: _blocking.analyze(v.thread.ident, v.thread.native_id).kind != "running")
+result = attempt(v, timeout=5)
+result["false_results"] = ctypes.c_long.in_dll(lib, "eofs" if {loop!r} == "read" else "sleeps").value
+result["pending"] = pending_anywhere(_native.interrupt_signal())
+result["alive"] = v.thread.is_alive()
+print(json.dumps(result))
+""")
+    assert outcome["error"] == "KillTimeout", outcome
+    assert "libloops.so" in outcome["message"] and "not CPython's own code" in outcome["message"] \
+        or "again" in outcome["message"], outcome["message"]
+    assert outcome["false_results"] <= (1 if loop == "sleep" else 0), outcome
+    assert outcome["pending"] == [] and outcome["alive"], outcome
+    assert outcome["seconds"] < 4, outcome          # recognised, not waited out

@@ -1,0 +1,298 @@
+"""What native code is on a blocked thread's stack, read from another thread.
+
+Two rungs need to know whose C code a thread is in, without stopping it:
+- the interrupted call rewrites a system call's result, which only means what
+  the rung intends to a caller known to treat it so (CPython's own built-ins:
+  a 0 from read() is end of file there, and the pending exception fires as the
+  built-in returns). A foreign C loop may take a false end of file for data, or
+  retry for ever;
+- the forced cancel unwinds every frame on the stack (pthread_exit and
+  pthread_cancel run _Unwind_ForcedUnwind), and C++ or Rust frames may abort
+  the whole process there (a `noexcept` function calls std::terminate, a
+  `catch (...)` that does not rethrow aborts, PyO3 aborts on a foreign unwind).
+
+The thread sits in a system call, so its stack above the stack pointer that
+/proc/self/task/<tid>/syscall shows does not change while it stays there. It
+is read through /proc/self/mem (an unmapped address is an error, never a
+crash). There is no unwinder here: a word counts as a return address when it
+points into executable, file-backed code right after a call instruction, which
+is how debuggers scan stacks without unwind tables. A stale word that passes
+makes a library look present that is not: the callers treat what they cannot
+show safe as unsafe, so an error only ever refuses.
+"""
+import bisect
+import ctypes
+import os
+import sys
+import sysconfig
+import threading
+
+from . import _proc
+
+# Bytes of stack read above sp. A Python thread's native stack is a few KB to a
+# few hundred KB deep (3.11+ keep Python frames off it); a deeper one is not
+# read past this, and what lies beyond counts as unknown.
+STACK_LIMIT = 1 << 20
+WORD = 8
+
+_LIBC_PREFIXES = ("libc.so", "libc-", "libpthread", "ld-linux", "ld64.so", "ld-musl",
+                  "libc.musl", "libdl.so", "librt.so")
+# Names whose presence in an object's dynamic strings means C++ or Rust
+# unwinding machinery: a personality routine that may terminate, or catch-all
+# handlers (the C++ ABI's and Rust's). C code built with -fexceptions only
+# refers to _Unwind_Resume and runs its cleanups correctly.
+_UNWIND_HAZARDS = (b"__gxx_personality_", b"__cxa_begin_catch", b"rust_eh_personality",
+                   b"libstdc++", b"libc++")
+UNKNOWN_CODE = "[anonymous code]"
+
+
+def _machine_ok():
+    return sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "aarch64")
+
+
+class _Maps:
+    """/proc/self/maps, sorted, looked up by address."""
+
+    def __init__(self):
+        self.starts, self.rows = [], []
+        text = _proc.read(_proc.MAPS)
+        for line in (text or b"").decode(errors="surrogateescape").splitlines():
+            fields = line.split(None, 5)
+            if len(fields) < 5:
+                continue
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            path = fields[5].strip() if len(fields) > 5 else ""
+            self.starts.append(low)
+            self.rows.append((low, high, fields[1], path))
+
+    def find(self, address):
+        i = bisect.bisect_right(self.starts, address) - 1
+        if i >= 0:
+            row = self.rows[i]
+            if row[0] <= address < row[1]:
+                return row
+        return None
+
+
+class _Memory:
+    """pread on /proc/self/mem, reopened in a forked child, called through libc
+    with the GIL held: a Python-level read would hand the GIL to the victim,
+    which then runs (its pending exception firing wherever it happens to be)
+    while the killer is still looking at it."""
+
+    def __init__(self):
+        self.fd, self.pid, self.lock = None, None, threading.Lock()
+        try:
+            libc = ctypes.PyDLL(None, use_errno=True)
+            self.pread = libc.pread
+        except (OSError, AttributeError):
+            self.pread = None
+            return
+        self.pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+        self.pread.restype = ctypes.c_ssize_t
+
+    def read(self, address, size):
+        if self.pid != os.getpid():
+            with self.lock:
+                if self.pid != os.getpid():
+                    try:
+                        self.fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:
+                        self.fd = None
+                    self.pid = os.getpid()
+        if self.fd is None or self.pread is None or not 0 < address < 1 << 63:
+            return None
+        buffer = ctypes.create_string_buffer(size)
+        got = self.pread(self.fd, buffer, size, address)
+        return buffer.raw[:size] if got == size else None
+
+
+_memory = _Memory()
+
+
+def _after_call(address):
+    """Whether the instruction before `address` is a call (x86_64: `e8 rel32`, or
+    `ff /2`, an indirect call of 2 to 7 bytes; aarch64: `bl` or `blr`)."""
+    if os.uname().machine == "aarch64":
+        data = _memory.read(address - 4, 4)
+        if data is None:
+            return False
+        word = int.from_bytes(data, "little")
+        return word >> 26 == 0b100101 or word & 0xFFFFFC1F == 0xD63F0000
+    data = _memory.read(address - 7, 7)
+    if data is None:
+        return False
+    if data[2] == 0xE8:                       # call rel32, five bytes
+        return True
+    for length in range(2, 8):
+        opcode, modrm = data[7 - length], data[8 - length]
+        if opcode == 0xFF and (modrm >> 3) & 7 == 2:
+            return True
+    return False
+
+
+def _objects_above(sp):
+    """Yield the object of each return address above `sp`, innermost first (see
+    return_objects). Reads the stack in growing pieces: callers that need only
+    the innermost few stop after the first read."""
+    maps = _Maps()
+    stack = maps.find(sp)
+    if stack is None:
+        raise LookupError("no mapping holds the stack pointer")
+    end = sp + min(stack[1] - sp, STACK_LIMIT)
+    address, piece = sp, 4096
+    while address < end:
+        size = min(piece, end - address)
+        size -= size % WORD
+        data = _memory.read(address, size) if size else None
+        if data is None:
+            raise LookupError("the stack cannot be read")
+        for offset in range(0, size, WORD):
+            value = int.from_bytes(data[offset:offset + WORD], sys.byteorder)
+            row = maps.find(value)
+            if row is not None and "x" in row[2] and _after_call(value):
+                yield row[3] if row[3].startswith("/") else UNKNOWN_CODE
+        address += size
+        piece *= 4
+        if not size:
+            break
+
+
+def return_objects(sp):
+    """The objects (paths) whose code the return addresses on the stack above
+    `sp` point into, innermost first, one per return address; UNKNOWN_CODE for
+    executable memory that no file backs. None if the stack cannot be read."""
+    if not _machine_ok():
+        return None
+    try:
+        return list(_objects_above(sp))
+    except LookupError:
+        return None
+
+
+def is_libc(path):
+    return os.path.basename(path).startswith(_LIBC_PREFIXES)
+
+
+def syscall_caller(sp):
+    """The object that called the C library function the thread is blocked in:
+    the first return address on its stack outside the C library. None if it
+    cannot be told."""
+    if not _machine_ok():
+        return None
+    try:
+        return next((path for path in _objects_above(sp) if not is_libc(path)), None)
+    except LookupError:
+        return None
+
+
+def _interpreter_objects():
+    paths = {os.path.realpath(sys.executable)}
+    dynload = sysconfig.get_config_var("DESTSHARED")
+    directories = {os.path.realpath(dynload)} if dynload else set()
+    for name in ("select", "_socket", "_posixsubprocess", "time"):
+        module = sys.modules.get(name) or __import__(name)
+        where = getattr(module, "__file__", None)
+        if where:
+            directories.add(os.path.dirname(os.path.realpath(where)))
+    from . import _native
+    paths.add(os.path.realpath(_native.__file__))
+    return frozenset(paths), frozenset(directories)
+
+
+_interpreter = None
+
+
+def is_interpreter_code(path):
+    """Whether `path` is CPython's own code: the python executable, libpython,
+    an extension module of its standard library, or this package's C core."""
+    global _interpreter
+    if not path or not path.startswith("/"):
+        return False
+    if _interpreter is None:
+        _interpreter = _interpreter_objects()
+    paths, directories = _interpreter
+    real = os.path.realpath(path)
+    return (real in paths or os.path.basename(real).startswith("libpython")
+            or os.path.dirname(real) in directories)
+
+
+_verdicts = {}
+
+
+def _unwinding_machinery(path):
+    """Why a forced unwind through `path`'s frames could abort (it carries C++ or
+    Rust unwinding machinery), None if it shows none; 'unreadable' if its ELF
+    cannot be read. Cached by file identity."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "unreadable"
+    key = (path, info.st_dev, info.st_ino, info.st_mtime_ns)
+    if key not in _verdicts:
+        strings = _dynamic_strings(path)
+        if strings is None:
+            verdict = "unreadable"
+        else:
+            hit = next((h for h in _UNWIND_HAZARDS if h in strings), None)
+            verdict = None if hit is None else (
+                "Rust" if hit.startswith(b"rust") else "C++")
+        if len(_verdicts) > 256:
+            _verdicts.clear()
+        _verdicts[key] = verdict
+    return _verdicts[key]
+
+
+def _dynamic_strings(path):
+    """The bytes of an ELF64 object's .dynstr section (the names of its dynamic
+    symbols and of the libraries it needs), or None."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF" or header[4] != 2:
+                return None
+            order = "little" if header[5] == 1 else "big"
+            shoff = int.from_bytes(header[0x28:0x30], order)
+            shentsize = int.from_bytes(header[0x3A:0x3C], order)
+            shnum = int.from_bytes(header[0x3C:0x3E], order)
+            if not shoff or shentsize < 64 or not 0 < shnum < 65536:
+                return None
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            sections = [table[i * shentsize:(i + 1) * shentsize] for i in range(shnum)]
+            for section in sections:
+                if int.from_bytes(section[4:8], order) != 11:         # SHT_DYNSYM
+                    continue
+                link = int.from_bytes(section[0x28:0x2C], order)
+                if link >= shnum:
+                    return None
+                strtab = sections[link]
+                offset = int.from_bytes(strtab[0x18:0x20], order)
+                size = int.from_bytes(strtab[0x20:0x28], order)
+                f.seek(offset)
+                return f.read(min(size, 64 << 20))
+            return b""                          # no dynamic symbols at all
+    except OSError:
+        return None
+
+
+def unwind_hazards(sp):
+    """[(path, why)] for the code on the stack above `sp` that a forced unwind
+    could abort in; None if the stack cannot be read (nothing is shown safe).
+    The C library and CPython's own code are safe; any other object is safe
+    only if its ELF shows no C++ or Rust unwinding machinery."""
+    objects = return_objects(sp)
+    if objects is None:
+        return None
+    hazards = []
+    for path in dict.fromkeys(objects):
+        if is_libc(path) or is_interpreter_code(path):
+            continue
+        why = "code that no file backs" if path == UNKNOWN_CODE else _unwinding_machinery(path)
+        if why == "unreadable":
+            why = "a library whose code cannot be read"
+        elif why is not None:
+            why = f"{why} code"
+        if why is not None:
+            hazards.append((path, why))
+    return hazards
