@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import replace
 
-from . import _blocking, _native, _proc
+from . import _blocking, _native, _native_stack, _proc
 from .errors import ForceRefused
 
 EXIT_TIMEOUT = 1.0          # seconds for a cancelled thread to leave the OS
@@ -134,6 +134,7 @@ def _plan(victim, wait=True):
                       "anywhere, even holding the GIL; kill it without force (an "
                       "exception reaches code that runs), or wait for its C call")
     name = _NAMES.get(sc.nr, str(sc.nr))
+    _check_unwindable(victim, sc)
     waiting_for = _check_call(victim, name, sc, stack)
     held = _held_locks(victim.ident, stack, waiting_for)
     _check_handle(victim)
@@ -160,6 +161,23 @@ def _context_switches(tid):
             int(fields["nonvoluntary_ctxt_switches"])
     except (TypeError, KeyError, ValueError):
         return None
+
+
+def _check_unwindable(victim, sc):
+    """Refuse unless every native frame the cancel would unwind is shown safe:
+    pthread_exit and pthread_cancel run each frame's unwinder, and C++ or Rust
+    frames may abort the whole process there (std::terminate in a noexcept
+    function, a catch (...) that does not rethrow, PyO3's abort on a foreign
+    unwind)."""
+    hazards = _native_stack.unwind_hazards(sc.sp)
+    if hazards is None:
+        raise _refuse(victim, "its native stack cannot be read, so the code a cancel "
+                      "would unwind cannot be shown safe")
+    if hazards:
+        path, why = hazards[0]
+        raise _refuse(victim, f"inside {os.path.basename(path)} ({why}): a forced "
+                      "cancel could abort the process; make the call return, or "
+                      "restart the kernel")
 
 
 def _check_call(victim, name, sc, stack):

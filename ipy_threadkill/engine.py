@@ -668,7 +668,8 @@ class Ladder:
         refused = _force.refusal(victim)
         advice = ("only a forced kill can end it (force=True, %killthread --force)"
                   if refused is None else f"a forced kill is not possible either ({refused})")
-        raise KillTimeout(f"could not kill {victim.describe()}: {why}; {advice}", report)
+        raise KillTimeout(f"could not kill {victim.describe()}: {why}; {advice}", report,
+                          force_refused=refused)
 
     def _report(self, died, elapsed, rung=None, cleanup_ran=True):
         children = tuple(text for text, _, _ in self.children.values())

@@ -36,11 +36,15 @@ class ProtectedThread(ThreadKillError, ValueError):
 
 
 class KillTimeout(ThreadKillError, RuntimeError):
-    """The thread was still alive when the timeout passed; `report` tells why."""
+    """The thread was still alive when the timeout passed; `report` tells why.
 
-    def __init__(self, message, report=None):
+    `force_refused`: None if a forced kill (force=True) would be tried, else why
+    it would be refused, so that no view offers what cannot be done."""
+
+    def __init__(self, message, report=None, force_refused=None):
         super().__init__(message)
         self.report = report
+        self.force_refused = force_refused
 
 
 class ForceRefused(ThreadKillError, RuntimeError):
