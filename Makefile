@@ -26,8 +26,9 @@ demo: build
 lab: build
 	$(VENV)/bin/jupyter lab --allow-root notebooks/demo.ipynb
 
-# The engine suite (tests/core) runs under test-versions, on every interpreter.
-test: test-main test-versions
+# The engine suite (tests/core) runs under test-versions, on every interpreter;
+# sanitize runs the kill suites again with the C core under ASan and UBSan.
+test: test-main test-versions sanitize
 
 test-main: build browser-deps
 	$(PY) -m pytest -q tests --ignore=tests/core
