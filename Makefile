@@ -6,7 +6,7 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STRICT      := IPY_THREADKILL_STRICT=1
 
-.PHONY: demo lab test test-main test-versions browser-deps build soak bench sanitize clean
+.PHONY: demo lab test test-main test-versions interpreters browser-deps build soak bench sanitize clean
 
 $(VENV)/.stamp: requirements/test.txt requirements/core.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ lab: build
 
 # The engine suite (tests/core) runs under test-versions, on every interpreter;
 # sanitize runs the kill suites again with the C core under ASan and UBSan.
-test: test-main test-versions sanitize
+test: interpreters test-main test-versions sanitize
 
 test-main: build browser-deps
 	$(PY) -m pytest -q tests --ignore=tests/core
@@ -42,9 +42,16 @@ bench: build
 	$(PY) benchmarks/snapshot.py
 	$(PY) benchmarks/widget.py
 
-# The engine suite on every CPython 3.9-3.13 pyenv provides.
-test-versions:
-	sh tools/each-python.sh python -m pytest -q -p no:cacheprovider tests/core
+# Every interpreter tools/interpreters.txt lists, set up (or said why not) from
+# Debian's archive and cached outside the checkout: minutes the first time,
+# under a second after. tools/interpreters.sh --refresh upgrades the sid root.
+interpreters:
+	bash tools/interpreters.sh
+
+# The engine suite on every interpreter tools/interpreters.txt claims; one alone:
+# tools/each-python.sh --only 3.14 python -m pytest -q -p no:cacheprovider tests/core
+test-versions: interpreters
+	bash tools/each-python.sh python -m pytest -q -p no:cacheprovider tests/core
 
 # The kill, force, race, hostile and bad-input suites with the C core under
 # AddressSanitizer and UBSan, on CPython 3.11 and 3.13 (tools/sanitize.sh).
@@ -53,8 +60,8 @@ sanitize:
 
 # Minutes: the soak at full size on every interpreter, then 200 kills through
 # %killthread in a real kernel (make test runs the quick size).
-soak: build
-	sh tools/each-python.sh python -m tests.soak
+soak: build interpreters
+	bash tools/each-python.sh python -m tests.soak
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_kernel_soak.py
 
 clean:
