@@ -22,6 +22,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import _kernel, engine
+from ._text import clip, one_line
 from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack, threads
 
@@ -37,23 +38,9 @@ _CPU_MIN, _CPU_FRESH, _CPU_STALE = 0.05, 0.2, 5.0
 _WIDTHS = {"name": 28, "state": 40, "where": 44, "started by": 24}
 
 
-def _one_line(value):
-    """`value` as text that cannot break a table row or a message line."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
-def _clip(text, width, keep_end=False):
-    if len(text) <= width:
-        return text
-    return "…" + text[-(width - 1):] if keep_end else text[:width - 1] + "…"
-
-
 def _describe(info):
     ident = info.ident if info.ident is not None else f"native {info.native_id}"
-    return f"'{_one_line(info.name)}' (ident {ident})"
+    return f"'{one_line(info.name)}' (ident {ident})"
 
 
 def _protection(info):
@@ -91,7 +78,8 @@ class ThreadMagics(Magics):
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
                 text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
-                print(text.rstrip("\n"))
+                # A name or source line must not add a line or drive the terminal.
+                print("\n".join(map(one_line, text.rstrip("\n").split("\n"))))
             elif args.text or not self._show_table(args):
                 print(_text_table(_sampler.take(), include_kernel=args.all, sort=args.sort))
 
@@ -105,7 +93,7 @@ class ThreadMagics(Magics):
         except ImportError:
             return False
         except Exception as exc:       # a broken table must not cost the user the list
-            print(f"(live table unavailable: {_one_line(exc)}; showing text)")
+            print(f"(live table unavailable: {one_line(exc)}; showing text)")
             return False
         from IPython.display import display
         display(table)
@@ -167,11 +155,11 @@ def _one_line_errors():
     try:
         yield
     except UsageError as exc:
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
     except ThreadKillError as exc:
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
     except Exception as exc:
-        raise UsageError(f"{__package__} failed: {type(exc).__name__}: {_one_line(exc)} "
+        raise UsageError(f"{__package__} failed: {type(exc).__name__}: {one_line(exc)} "
                          "(please report this)") from None
 
 
@@ -179,19 +167,19 @@ def _parse(magic, line):
     try:
         return parse_argstring(magic, line)
     except UsageError as exc:        # argparse quotes what was typed, newlines too
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
     except Exception as exc:         # e.g. an unclosed quote in the argument string
-        raise UsageError(f"cannot read the arguments: {_one_line(exc)}") from None
+        raise UsageError(f"cannot read the arguments: {one_line(exc)}") from None
 
 
 def _kill_line(info, timeout, force):
     """Kill one resolved thread; the line that says what happened."""
     try:
-        return _one_line(engine.kill(info, timeout=timeout, force=force))
+        return one_line(engine.kill(info, timeout=timeout, force=force))
     except ThreadKillError as exc:
-        return _one_line(exc)
+        return one_line(exc)
     except Exception as exc:          # a bug must still not hide the other results
-        return f"could not kill {_describe(info)}: {type(exc).__name__}: {_one_line(exc)}"
+        return f"could not kill {_describe(info)}: {type(exc).__name__}: {one_line(exc)}"
 
 
 # -- choosing threads ----------------------------------------------------------------
@@ -264,9 +252,9 @@ def _lookup(target, infos):
             return found, False
     exact = [i for i in infos if i.name == text]
     if len(exact) > 1:
-        listed = ", ".join(f"ident {i.ident} (started by {_one_line(i.started_by or '?')})"
+        listed = ", ".join(f"ident {i.ident} (started by {one_line(i.started_by or '?')})"
                            for i in exact)
-        raise _Refusal(f"{len(exact)} threads are named '{_one_line(text)}': {listed}; "
+        raise _Refusal(f"{len(exact)} threads are named '{one_line(text)}': {listed}; "
                        "name one by ident")
     if exact:
         return exact, False
@@ -274,10 +262,10 @@ def _lookup(target, infos):
         found = [i for i in infos if fnmatch.fnmatchcase(i.name, text)]
         if found:
             return found, True
-        raise _Refusal(f"no running thread matches '{_one_line(text)}'")
+        raise _Refusal(f"no running thread matches '{one_line(text)}'")
     if number is not None:
         raise _Refusal(f"no running thread has ident or native id {number}")
-    raise _Refusal(f"no running thread is named '{_one_line(text)}' (see %threads)")
+    raise _Refusal(f"no running thread is named '{one_line(text)}' (see %threads)")
 
 
 def _resolve(target, infos):
@@ -291,7 +279,7 @@ def _resolve(target, infos):
         return found
     killable = [i for i in found if _protection(i) is None]
     if not killable:
-        raise _Refusal(f"'{_one_line(_unquote(target))}' matches only threads the "
+        raise _Refusal(f"'{one_line(_unquote(target))}' matches only threads the "
                        "kernel needs")
     return killable
 
@@ -303,7 +291,7 @@ def _resolve_one(target, infos):
     except _Refusal as exc:
         raise UsageError(str(exc)) from None
     if pattern and len(found) != 1:
-        raise UsageError(f"--stack shows one thread; '{_one_line(_unquote(target))}' "
+        raise UsageError(f"--stack shows one thread; '{one_line(_unquote(target))}' "
                          f"matches {len(found)}")
     return found[0]
 
@@ -361,12 +349,12 @@ def _text_table(infos, *, include_kernel=False, sort="cpu"):
     for info in shown:
         marker = " [kernel]" if _protection(info) else ""
         rows.append((
-            _clip(_one_line(info.name), _WIDTHS["name"] - len(marker)) + marker,
+            clip(info.name, _WIDTHS["name"] - len(marker)) + marker,
             str(info.ident) if info.ident is not None else f"native {info.native_id}",
-            _clip(_one_line(info.state), _WIDTHS["state"]),
+            clip(info.state, _WIDTHS["state"]),
             f"{info.cpu_percent:.1f}" if info.cpu_percent is not None else "-",
-            _clip(_one_line(info.where or "-"), _WIDTHS["where"], keep_end=True),
-            _clip(_one_line(info.started_by or "-"), _WIDTHS["started by"], keep_end=True),
+            clip(info.where or "-", _WIDTHS["where"], keep_end=True),
+            clip(info.started_by or "-", _WIDTHS["started by"], keep_end=True),
         ))
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
 

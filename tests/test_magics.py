@@ -431,3 +431,71 @@ def test_numeric_name_when_no_ident_matches():
         print(json.dumps({"out": out, "alive": named.is_alive()}))
     """)
     assert result["out"].startswith("killed '42'") and not result["alive"], result
+
+
+# -- text from threads is data --------------------------------------------------------------
+
+HOSTILE = ("clear\x1b[2J", "over\rwrite", "two\nlines", "tab\there", "nul\x00", "\u202eeman")
+
+
+def _printable_lines(text):
+    """Every line of `text` holds only printable characters."""
+    return all(line.isprintable() for line in text.split("\n"))
+
+
+@pytest.fixture
+def hostile_threads():
+    """Threads whose names could fake a row or drive a terminal; they only wait."""
+    stop = threading.Event()
+    started = [threading.Thread(target=stop.wait, name=name, daemon=True) for name in HOSTILE]
+    for thread in started:
+        thread.start()
+    yield started
+    stop.set()
+    for thread in started:
+        thread.join(10)
+
+
+def test_text_table_escapes_control_characters(ip, sentinels, hostile_threads):
+    stdout, _ = _magic(ip, "threads", "--text")
+    assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+    rows = stdout.splitlines()
+    for name in HOSTILE:                  # one row each, its name escaped as repr() does
+        escaped = repr(name)[1:-1]
+        assert sum(row.startswith(escaped + " ") for row in rows) == 1, (escaped, rows)
+
+
+def test_messages_escape_control_characters(ip, sentinels):
+    stop = threading.Event()
+    own = [_kernel.mark_own(threading.Thread(target=stop.wait, name=name, daemon=True))
+           for name in HOSTILE]
+    try:
+        for thread in own:
+            thread.start()
+        for thread in own:            # the refusal quotes the name: escaped, one line
+            with pytest.raises(UsageError) as caught:
+                _magic(ip, "killthread", str(thread.ident))
+            message = str(caught.value)
+            assert message.isprintable() and repr(thread.name)[1:-1] in message, message
+        stdout, _ = _magic(ip, "threads", f"--stack {own[0].ident}")
+        assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+    finally:
+        stop.set()
+        for thread in own:
+            thread.join(10)
+
+
+@pytest.mark.parametrize("value, width, keep_end, expected", [
+    ("ab\x1b[2Jcd", 8, False, "ab\\x1b[…"),
+    ("ab\x1b[2Jcd", 6, False, "ab…"),          # cut before the escape, never inside it
+    ("ab\x1bcd", 6, True, "…cd"),
+    ("ab\x1bcd", 7, True, "…\\x1bcd"),
+    ("\u202eabc", 20, False, "\\u202eabc"),      # bidi override: escaped, shown as text
+    ("short", 5, False, "short"),
+    ("longer", 5, False, "long…"),
+    ("/a/long/path.py:3", 10, True, "…path.py:3"),
+])
+def test_clip_escapes_first_then_cuts_whole_escapes(value, width, keep_end, expected):
+    from ipy_threadkill._text import clip
+    clipped = clip(value, width, keep_end=keep_end)
+    assert clipped == expected and len(clipped) <= width and clipped.isprintable()
