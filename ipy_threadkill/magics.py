@@ -18,7 +18,7 @@ import time
 
 from IPython.core.completer import SimpleCompletion, context_matcher
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import _kernel, engine
@@ -58,6 +58,7 @@ class _Refusal(Exception):
 class ThreadMagics(Magics):
     """See the threads in this kernel and kill a runaway one without a restart."""
 
+    @no_var_expand
     @magic_arguments()
     @argument("-a", "--all", action="store_true",
               help="include the threads the kernel itself needs (never killable)")
@@ -99,6 +100,7 @@ class ThreadMagics(Magics):
         display(table)
         return True
 
+    @no_var_expand
     @magic_arguments()
     @argument("targets", nargs="*", metavar="TARGET",
               help="ident, native id, thread name, or a name pattern such as 'worker-*'")
@@ -222,22 +224,54 @@ def _started_by_cell(cell, infos):
     return found
 
 
+# In double quotes, \\ and \xNN, \uNNNN, \UNNNNNNNN stand for one character (any
+# other backslash is itself): completion writes any name that way, a quote or a
+# control character included. IPython splits arguments without escapes, so a
+# quoted token can never hold its own quote character.
+_ESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+_SPLIT_AT = " \t\r\n"          # where IPython's argument splitting cuts a line
+
+
+def _unescape(match):
+    code = match.group(1)
+    if code == "\\":
+        return "\\"
+    try:
+        return chr(int(code[1:], 16))
+    except ValueError:                 # past U+10FFFF: not an escape
+        return match.group(0)
+
+
 def _unquote(token):
     """A TARGET as typed, without the quotes that hold a name with spaces together
-    (IPython splits magic arguments keeping quotes)."""
+    (IPython splits magic arguments keeping quotes); escapes decoded in "..."."""
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
-        return token[1:-1]
+        inner = token[1:-1]
+        return _ESCAPE.sub(_unescape, inner) if token[0] == '"' else inner
     return token
 
 
 def _quote(name):
-    """`name` as a TARGET that reads back as itself, or None if none can."""
-    if not re.search(r"\s", name) and name[:1] not in ("'", '"'):
+    """`name` as a TARGET that reads back as exactly itself through the magic's
+    parsing: bare, in single quotes, or in double quotes with escapes. A name
+    that starts with a dash is always quoted, so that it is never an option."""
+    printable = name.isprintable()
+    if (name and printable and name[0] not in "'\"-"
+            and not any(ch in _SPLIT_AT for ch in name)):
         return name
-    for quote in "'\"":
-        if quote not in name:
-            return quote + name + quote
-    return None
+    if printable and "'" not in name:
+        return f"'{name}'"
+    out = []
+    for ch in name:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"' or not ch.isprintable():
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _lookup(target, infos):
@@ -425,7 +459,7 @@ def complete_thread_magics(context):
     else:
         infos = _live(include_kernel=magic == "threads")
         candidates = [str(i.ident) for i in infos if i.ident is not None]
-        candidates += sorted({_quote(i.name) for i in infos} - {None})
+        candidates += sorted({_quote(i.name) for i in infos})
     completions = [SimpleCompletion(c, type="thread") for c in candidates
                    if c.startswith(word)]
     return {"completions": completions, "matched_fragment": word,

@@ -499,3 +499,41 @@ def test_clip_escapes_first_then_cuts_whole_escapes(value, width, keep_end, expe
     from ipy_threadkill._text import clip
     clipped = clip(value, width, keep_end=keep_end)
     assert clipped == expected and len(clipped) <= width and clipped.isprintable()
+
+
+# -- the magic line is taken verbatim --------------------------------------------------------
+
+def test_dollar_is_not_expanded(ip, sentinels):
+    ip.user_ns["x"] = "no-such-thread"           # expanded, it would name nothing
+    try:
+        with pytest.raises(UsageError, match=r"named '\$x'"):
+            _magic(ip, "killthread", "$x")
+        with pytest.raises(UsageError, match=r"named '\$x'"):
+            _magic(ip, "threads", "--stack $x")
+    finally:
+        del ip.user_ns["x"]
+    assert _alive(sentinels)
+
+
+def test_completing_a_hostile_name_runs_nothing_and_kills_only_it(tmp_path):
+    marker = tmp_path / "ran"
+    result = _run_shell(f"""
+        from IPython.core.completer import provisionalcompleter
+        name = "session-s1{{__import__('os').system('id>{marker}')}}"
+        hostile = start(name)
+        braces = start("job{{1}}")
+        plain = start("job1")
+        with provisionalcompleter():
+            offered = [c.text for c in ip.Completer.completions("%killthread sess", 16)]
+        line = "%killthread " + offered[0]
+        with capture_output() as out:
+            ip.run_cell(line)
+        braced = magic("killthread", "job{{1}}")
+        print(json.dumps({{"offered": offered, "out": out.stdout + out.stderr,
+                          "braced": braced, "alive": [hostile.is_alive(),
+                          braces.is_alive(), plain.is_alive()]}}))
+    """)
+    assert result["offered"] == [result["offered"][0]] and not marker.exists(), result
+    assert result["out"].startswith("killed 'session-s1{"), result
+    assert result["braced"].startswith("killed 'job{1}'"), result
+    assert result["alive"] == [False, False, True], result
