@@ -279,12 +279,18 @@ def _lookup(target, infos):
     A number is an ident, else a native id; then an exact name; then a pattern."""
     text = target = _unquote(target)
     number = _number(text)
+    exact = [i for i in infos if i.name == text]
     if number is not None:
         found = [i for i in infos if i.ident == number] or \
                 [i for i in infos if i.native_id == number]
+        named = [i for i in exact if i.identity != found[0].identity] if found else []
+        if named:                      # a name that is also a number: say which
+            by = "ident" if found[0].ident == number else "native id"
+            raise _Refusal(f"'{one_line(text)}' is ambiguous: {_describe(found[0])} has "
+                           f"{by} {number}, and {_describe(named[0])} is named so; "
+                           "name one by its ident")
         if found:
             return found, False
-    exact = [i for i in infos if i.name == text]
     if len(exact) > 1:
         listed = ", ".join(f"ident {i.ident} (started by {one_line(i.started_by or '?')})"
                            for i in exact)

@@ -537,3 +537,18 @@ def test_completing_a_hostile_name_runs_nothing_and_kills_only_it(tmp_path):
     assert result["out"].startswith("killed 'session-s1{"), result
     assert result["braced"].startswith("killed 'job{1}'"), result
     assert result["alive"] == [False, False, True], result
+
+
+def test_a_name_that_is_another_threads_id_is_refused():
+    # In a child: without the refusal, the numbered thread would be killed.
+    result = _run_shell("""
+        numbered = start("numbered")
+        named = [start(str(numbered.ident)), start(str(numbered.native_id))]
+        outs = [magic("killthread", t.name) for t in named]
+        print(json.dumps({"outs": outs, "idents": [t.ident for t in named],
+                          "alive": [t.is_alive() for t in [numbered] + named]}))
+    """)
+    for out, ident in zip(result["outs"], result["idents"]):
+        assert out.startswith("UsageError: ") and "ambiguous" in out, out
+        assert "'numbered'" in out and str(ident) in out and "nothing was killed" in out, out
+    assert result["alive"] == [True, True, True], result
