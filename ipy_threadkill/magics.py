@@ -11,7 +11,6 @@ target is resolved before anything is killed, so a bad one changes nothing.
 import contextlib
 import fnmatch
 import importlib.util
-import math
 import re
 import sys
 import time
@@ -21,7 +20,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import _kernel, engine
+from . import _arguments, _kernel, engine
 from ._text import clip, one_line
 from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack, threads
@@ -124,9 +123,10 @@ class ThreadMagics(Magics):
         Examples: %killthread poller   %killthread 140230 'worker-*'
         %killthread --cell 12   %killthread --force --timeout 5 stuck"""
         args = _parse(self.killthread, line)
-        if not (math.isfinite(args.timeout) and args.timeout > 0):
-            raise UsageError(f"--timeout must be a positive number of seconds, "
-                             f"not {args.timeout:g}")
+        try:
+            args.timeout = _arguments.seconds(args.timeout, "--timeout")
+        except ValueError as exc:
+            raise UsageError(one_line(exc)) from None
         if args.all and (args.targets or args.cell is not None):
             raise UsageError("--all already means every thread that is not the "
                              "kernel's; give it no TARGET or --cell")

@@ -25,7 +25,7 @@ from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle
 from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
-from . import _kernel
+from . import _arguments, _kernel
 from ._text import clip, one_line
 from .engine import kill
 from .errors import KillTimeout, ThreadKillError
@@ -388,8 +388,8 @@ class ThreadTable(widgets.VBox):
     @validate("refresh_interval")
     def _valid_interval(self, proposal):
         value = proposal["value"]
-        if value is not None and value < 0:
-            raise ValueError(f"refresh_interval must be >= 0 seconds, not {value!r}")
+        if value is not None:          # the same checks, and words, as every timeout
+            value = _arguments.seconds(value, "refresh_interval", allow_zero=True)
         return value if not value else max(value, MIN_INTERVAL)
 
     @observe("refresh_interval")
@@ -505,12 +505,14 @@ class ThreadTable(widgets.VBox):
         worker.start()
 
     def _kill(self, row, info, force):
-        offer_force = died = False
+        offer_force = died = timed_out = False
         try:
             report = kill(info, force=force)
             text, died = str(report), report.died
         except KillTimeout as exc:
-            text, offer_force = str(exc), not force
+            # Offered only where a forced kill would be tried (else why not is said).
+            text, timed_out = str(exc), True
+            offer_force = not force and getattr(exc, "force_refused", None) is None
         except ThreadKillError as exc:          # refused: gone, recycled, protected, ...
             text = str(exc)
         except Exception as exc:                # the row must not stay stuck in "killing"
@@ -519,7 +521,7 @@ class ThreadTable(widgets.VBox):
             if not self._stopping:
                 self.status = text
                 if self._rows.get(row.key) is row:
-                    row.say(text if offer_force or force else "", force_offered=offer_force)
+                    row.say(text if timed_out or force else "", force_offered=offer_force)
                     # Until the refresher drops the row, its dead thread stays unclickable.
                     _set(row.kill_button, disabled=died or not row.info.killable)
             row.killing = False           # last: the row is settled when this reads False

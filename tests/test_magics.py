@@ -552,3 +552,10 @@ def test_a_name_that_is_another_threads_id_is_refused():
         assert out.startswith("UsageError: ") and "ambiguous" in out, out
         assert "'numbered'" in out and str(ident) in out and "nothing was killed" in out, out
     assert result["alive"] == [True, True, True], result
+
+
+@pytest.mark.parametrize("value", ["1e7", "1e400"])
+def test_timeout_over_the_limit_is_a_usage_error(ip, sentinels, value):
+    with pytest.raises(UsageError, match="--timeout must be") as caught:
+        _magic(ip, "killthread", f"--timeout {value} sentinel-a")
+    assert "\n" not in str(caught.value) and _alive(sentinels)

@@ -465,3 +465,47 @@ def test_text_from_threads_is_shown_literally():
     for name in HOSTILE:
         shown = one_line(name)[:23]
         assert sum(line.startswith(shown) for line in lines) == 1 + (name == HOSTILE[0]), name
+
+
+def test_force_is_offered_only_where_a_forced_kill_would_be_tried():
+    out = _run("""
+    from ipy_threadkill.errors import KillTimeout
+    stop = threading.Event()
+    victim = threading.Thread(target=stop.wait, name="victim", daemon=True)
+    victim.start()
+    table = W.ThreadTable(refresh_interval=None)
+    row = next(r for r in table._rows.values() if r.info.name == "victim")
+    offered = {}
+    for refused in (None, "it holds the GIL in C code"):
+        def fake_kill(info, force=False, refused=refused):
+            exc = KillTimeout("still alive after 2 s")
+            exc.force_refused = refused
+            raise exc
+        W.kill = fake_kill
+        table._kill(row, row.info, False)
+        offered[str(refused)] = [row.force_offered, row.message_text]
+    stop.set(); table.close()
+    print(json.dumps(offered))
+    """)
+    assert out["None"] == [True, "still alive after 2 s"], out
+    assert out["it holds the GIL in C code"] == [False, "still alive after 2 s"], out
+
+
+def test_refresh_interval_is_checked_like_every_timeout():
+    out = _run("""
+    from ipy_threadkill.errors import InvalidArgument
+    table = W.ThreadTable(refresh_interval=None)
+    refused = []
+    for value in (float("nan"), float("inf"), 1e7, -1, True):
+        try:
+            table.refresh_interval = value
+        except Exception as exc:
+            refused.append(isinstance(exc, (InvalidArgument, ValueError)) or type(exc).__name__)
+    table.refresh_interval = 0.01
+    clamped = table.refresh_interval
+    table.refresh_interval = 0
+    table.close()
+    print(json.dumps({"refused": refused, "clamped": clamped}))
+    """)
+    assert out["refused"][:4] == [True] * 4, out
+    assert out["clamped"] >= 0.2, out
