@@ -136,6 +136,14 @@ def resolve(target):
         number = _parse_number(text)
         if number is None:
             return _by_name(text, by_ident)
+        named = [t for t in by_ident.values() if t.name == text and t.is_alive()]
+        by_number = _by_number(number, idents, by_ident)
+        if named and by_number is not None and named[0].ident != by_number.ident:
+            raise AmbiguousTarget(
+                f"'{text}' is ambiguous: it is the ident or native id of "
+                f"{by_number.describe()} and the name of '{named[0].name}' (ident "
+                f"{named[0].ident}); name one by ident",
+                candidates=[by_number.thread or by_number.ident, named[0]])
         target = number
 
     if target in idents:
@@ -148,6 +156,16 @@ def resolve(target):
                            "thread); it cannot be killed safely")
     raise NoSuchThread(f"no running thread has ident or native id {target}; "
                        "see %threads / ipy_threadkill.threads()")
+
+
+def _by_number(number, idents, by_ident):
+    """The Victim whose ident, else native id, is `number`, or None."""
+    if number in idents:
+        return _victim(number, by_ident)
+    for ident in idents:
+        if native_id_of(ident, by_ident.get(ident)) == number:
+            return _victim(ident, by_ident)
+    return None
 
 
 def _parse_number(text):

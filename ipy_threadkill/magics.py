@@ -11,17 +11,17 @@ target is resolved before anything is killed, so a bad one changes nothing.
 import contextlib
 import fnmatch
 import importlib.util
-import math
 import re
 import sys
 import time
 
 from IPython.core.completer import SimpleCompletion, context_matcher
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import _kernel, engine
+from . import _arguments, _kernel, engine
+from ._text import clip, one_line
 from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack, threads
 
@@ -37,23 +37,9 @@ _CPU_MIN, _CPU_FRESH, _CPU_STALE = 0.05, 0.2, 5.0
 _WIDTHS = {"name": 28, "state": 40, "where": 44, "started by": 24}
 
 
-def _one_line(value):
-    """`value` as text that cannot break a table row or a message line."""
-    text = str(value)
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
-def _clip(text, width, keep_end=False):
-    if len(text) <= width:
-        return text
-    return "…" + text[-(width - 1):] if keep_end else text[:width - 1] + "…"
-
-
 def _describe(info):
     ident = info.ident if info.ident is not None else f"native {info.native_id}"
-    return f"'{_one_line(info.name)}' (ident {ident})"
+    return f"'{one_line(info.name)}' (ident {ident})"
 
 
 def _protection(info):
@@ -71,6 +57,7 @@ class _Refusal(Exception):
 class ThreadMagics(Magics):
     """See the threads in this kernel and kill a runaway one without a restart."""
 
+    @no_var_expand
     @magic_arguments()
     @argument("-a", "--all", action="store_true",
               help="include the threads the kernel itself needs (never killable)")
@@ -91,7 +78,8 @@ class ThreadMagics(Magics):
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
                 text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
-                print(text.rstrip("\n"))
+                # A name or source line must not add a line or drive the terminal.
+                print("\n".join(map(one_line, text.rstrip("\n").split("\n"))))
             elif args.text or not self._show_table(args):
                 print(_text_table(_sampler.take(), include_kernel=args.all, sort=args.sort))
 
@@ -105,12 +93,13 @@ class ThreadMagics(Magics):
         except ImportError:
             return False
         except Exception as exc:       # a broken table must not cost the user the list
-            print(f"(live table unavailable: {_one_line(exc)}; showing text)")
+            print(f"(live table unavailable: {one_line(exc)}; showing text)")
             return False
         from IPython.display import display
         display(table)
         return True
 
+    @no_var_expand
     @magic_arguments()
     @argument("targets", nargs="*", metavar="TARGET",
               help="ident, native id, thread name, or a name pattern such as 'worker-*'")
@@ -134,9 +123,10 @@ class ThreadMagics(Magics):
         Examples: %killthread poller   %killthread 140230 'worker-*'
         %killthread --cell 12   %killthread --force --timeout 5 stuck"""
         args = _parse(self.killthread, line)
-        if not (math.isfinite(args.timeout) and args.timeout > 0):
-            raise UsageError(f"--timeout must be a positive number of seconds, "
-                             f"not {args.timeout:g}")
+        try:
+            args.timeout = _arguments.seconds(args.timeout, "--timeout")
+        except ValueError as exc:
+            raise UsageError(one_line(exc)) from None
         if args.all and (args.targets or args.cell is not None):
             raise UsageError("--all already means every thread that is not the "
                              "kernel's; give it no TARGET or --cell")
@@ -167,11 +157,11 @@ def _one_line_errors():
     try:
         yield
     except UsageError as exc:
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
     except ThreadKillError as exc:
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
     except Exception as exc:
-        raise UsageError(f"{__package__} failed: {type(exc).__name__}: {_one_line(exc)} "
+        raise UsageError(f"{__package__} failed: {type(exc).__name__}: {one_line(exc)} "
                          "(please report this)") from None
 
 
@@ -179,19 +169,19 @@ def _parse(magic, line):
     try:
         return parse_argstring(magic, line)
     except UsageError as exc:        # argparse quotes what was typed, newlines too
-        raise UsageError(_one_line(exc)) from None
+        raise UsageError(one_line(exc)) from None
     except Exception as exc:         # e.g. an unclosed quote in the argument string
-        raise UsageError(f"cannot read the arguments: {_one_line(exc)}") from None
+        raise UsageError(f"cannot read the arguments: {one_line(exc)}") from None
 
 
 def _kill_line(info, timeout, force):
     """Kill one resolved thread; the line that says what happened."""
     try:
-        return _one_line(engine.kill(info, timeout=timeout, force=force))
+        return one_line(engine.kill(info, timeout=timeout, force=force))
     except ThreadKillError as exc:
-        return _one_line(exc)
+        return one_line(exc)
     except Exception as exc:          # a bug must still not hide the other results
-        return f"could not kill {_describe(info)}: {type(exc).__name__}: {_one_line(exc)}"
+        return f"could not kill {_describe(info)}: {type(exc).__name__}: {one_line(exc)}"
 
 
 # -- choosing threads ----------------------------------------------------------------
@@ -234,22 +224,54 @@ def _started_by_cell(cell, infos):
     return found
 
 
+# In double quotes, \\ and \xNN, \uNNNN, \UNNNNNNNN stand for one character (any
+# other backslash is itself): completion writes any name that way, a quote or a
+# control character included. IPython splits arguments without escapes, so a
+# quoted token can never hold its own quote character.
+_ESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
+_SPLIT_AT = " \t\r\n"          # where IPython's argument splitting cuts a line
+
+
+def _unescape(match):
+    code = match.group(1)
+    if code == "\\":
+        return "\\"
+    try:
+        return chr(int(code[1:], 16))
+    except ValueError:                 # past U+10FFFF: not an escape
+        return match.group(0)
+
+
 def _unquote(token):
     """A TARGET as typed, without the quotes that hold a name with spaces together
-    (IPython splits magic arguments keeping quotes)."""
+    (IPython splits magic arguments keeping quotes); escapes decoded in "..."."""
     if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
-        return token[1:-1]
+        inner = token[1:-1]
+        return _ESCAPE.sub(_unescape, inner) if token[0] == '"' else inner
     return token
 
 
 def _quote(name):
-    """`name` as a TARGET that reads back as itself, or None if none can."""
-    if not re.search(r"\s", name) and name[:1] not in ("'", '"'):
+    """`name` as a TARGET that reads back as exactly itself through the magic's
+    parsing: bare, in single quotes, or in double quotes with escapes. A name
+    that starts with a dash is always quoted, so that it is never an option."""
+    printable = name.isprintable()
+    if (name and printable and name[0] not in "'\"-"
+            and not any(ch in _SPLIT_AT for ch in name)):
         return name
-    for quote in "'\"":
-        if quote not in name:
-            return quote + name + quote
-    return None
+    if printable and "'" not in name:
+        return f"'{name}'"
+    out = []
+    for ch in name:
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"' or not ch.isprintable():
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _lookup(target, infos):
@@ -257,16 +279,22 @@ def _lookup(target, infos):
     A number is an ident, else a native id; then an exact name; then a pattern."""
     text = target = _unquote(target)
     number = _number(text)
+    exact = [i for i in infos if i.name == text]
     if number is not None:
         found = [i for i in infos if i.ident == number] or \
                 [i for i in infos if i.native_id == number]
+        named = [i for i in exact if i.identity != found[0].identity] if found else []
+        if named:                      # a name that is also a number: say which
+            by = "ident" if found[0].ident == number else "native id"
+            raise _Refusal(f"'{one_line(text)}' is ambiguous: {_describe(found[0])} has "
+                           f"{by} {number}, and {_describe(named[0])} is named so; "
+                           "name one by its ident")
         if found:
             return found, False
-    exact = [i for i in infos if i.name == text]
     if len(exact) > 1:
-        listed = ", ".join(f"ident {i.ident} (started by {_one_line(i.started_by or '?')})"
+        listed = ", ".join(f"ident {i.ident} (started by {one_line(i.started_by or '?')})"
                            for i in exact)
-        raise _Refusal(f"{len(exact)} threads are named '{_one_line(text)}': {listed}; "
+        raise _Refusal(f"{len(exact)} threads are named '{one_line(text)}': {listed}; "
                        "name one by ident")
     if exact:
         return exact, False
@@ -274,10 +302,10 @@ def _lookup(target, infos):
         found = [i for i in infos if fnmatch.fnmatchcase(i.name, text)]
         if found:
             return found, True
-        raise _Refusal(f"no running thread matches '{_one_line(text)}'")
+        raise _Refusal(f"no running thread matches '{one_line(text)}'")
     if number is not None:
         raise _Refusal(f"no running thread has ident or native id {number}")
-    raise _Refusal(f"no running thread is named '{_one_line(text)}' (see %threads)")
+    raise _Refusal(f"no running thread is named '{one_line(text)}' (see %threads)")
 
 
 def _resolve(target, infos):
@@ -291,7 +319,7 @@ def _resolve(target, infos):
         return found
     killable = [i for i in found if _protection(i) is None]
     if not killable:
-        raise _Refusal(f"'{_one_line(_unquote(target))}' matches only threads the "
+        raise _Refusal(f"'{one_line(_unquote(target))}' matches only threads the "
                        "kernel needs")
     return killable
 
@@ -303,7 +331,7 @@ def _resolve_one(target, infos):
     except _Refusal as exc:
         raise UsageError(str(exc)) from None
     if pattern and len(found) != 1:
-        raise UsageError(f"--stack shows one thread; '{_one_line(_unquote(target))}' "
+        raise UsageError(f"--stack shows one thread; '{one_line(_unquote(target))}' "
                          f"matches {len(found)}")
     return found[0]
 
@@ -361,12 +389,12 @@ def _text_table(infos, *, include_kernel=False, sort="cpu"):
     for info in shown:
         marker = " [kernel]" if _protection(info) else ""
         rows.append((
-            _clip(_one_line(info.name), _WIDTHS["name"] - len(marker)) + marker,
+            clip(info.name, _WIDTHS["name"] - len(marker)) + marker,
             str(info.ident) if info.ident is not None else f"native {info.native_id}",
-            _clip(_one_line(info.state), _WIDTHS["state"]),
+            clip(info.state, _WIDTHS["state"]),
             f"{info.cpu_percent:.1f}" if info.cpu_percent is not None else "-",
-            _clip(_one_line(info.where or "-"), _WIDTHS["where"], keep_end=True),
-            _clip(_one_line(info.started_by or "-"), _WIDTHS["started by"], keep_end=True),
+            clip(info.where or "-", _WIDTHS["where"], keep_end=True),
+            clip(info.started_by or "-", _WIDTHS["started by"], keep_end=True),
         ))
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
 
@@ -437,7 +465,7 @@ def complete_thread_magics(context):
     else:
         infos = _live(include_kernel=magic == "threads")
         candidates = [str(i.ident) for i in infos if i.ident is not None]
-        candidates += sorted({_quote(i.name) for i in infos} - {None})
+        candidates += sorted({_quote(i.name) for i in infos})
     completions = [SimpleCompletion(c, type="thread") for c in candidates
                    if c.startswith(word)]
     return {"completions": completions, "matched_fragment": word,

@@ -25,7 +25,8 @@ from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle
 from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
-from . import _kernel
+from . import _arguments, _kernel
+from ._text import clip, one_line
 from .engine import kill
 from .errors import KillTimeout, ThreadKillError
 from .snapshot import Snapshotter, stack
@@ -116,8 +117,19 @@ def _cpu_html(percent):
             f"<span>{percent} %</span></div>")
 
 
-def _clip(text, width):
-    return text if len(text) <= width else text[:width - 1] + "…"
+def _cell_html(text):
+    """A table cell showing `text` literally: escaped, never typeset as math
+    (ipywidgets' Label typesets its value; HTML sets it as markup, unprocessed),
+    on one line."""
+    return ("<div style='white-space:pre;overflow:hidden;text-overflow:ellipsis'>"
+            f"{html.escape(one_line(text))}</div>")
+
+
+def _stack_html(text):
+    """A stack as a literal block, each line escaped by one_line()."""
+    lines = "\n".join(map(one_line, text.rstrip("\n").split("\n")))
+    return ("<pre style='margin:0 0 4px 1em;font-size:85%;line-height:1.3'>"
+            f"{html.escape(lines)}</pre>")
 
 
 def _frontend_routing(data, default):
@@ -150,14 +162,13 @@ class _Looks:
         self.button = widgets.Layout(width="55px", flex="0 0 auto")
         self.wide_button = widgets.Layout(width="auto")
         self.box = widgets.Layout()
-        self.label = LabelStyle()
         self.heading = LabelStyle(font_weight="bold")
         self.html = HTMLStyle()
         self.buttons = widgets.ButtonStyle()
         self.toggle = ToggleButtonStyle()
 
     def cell(self, column):
-        return widgets.Label(layout=self.columns[column], style=self.label)
+        return widgets.HTML(layout=self.columns[column], style=self.html)
 
     def make_button(self, description, wide=False, **kwargs):
         return _concurrent(widgets.Button(
@@ -166,7 +177,7 @@ class _Looks:
 
     def close(self):
         for w in (*self.columns.values(), self.button, self.wide_button, self.box,
-                  self.label, self.heading, self.html, self.buttons, self.toggle):
+                  self.heading, self.html, self.buttons, self.toggle):
             w.close()
 
 
@@ -248,15 +259,16 @@ class _Row:
         if shown == self.shown and not self.stack_toggle.value:
             return
         self.shown = shown
-        _set(self.name, value=info.name, tooltip=info.name)
-        _set(self.ident, value=str(info.ident), tooltip=f"native thread id {info.native_id}")
-        _set(self.state, value=info.state,
+        _set(self.name, value=_cell_html(info.name), tooltip=info.name)
+        _set(self.ident, value=_cell_html(str(info.ident)),
+             tooltip=f"native thread id {info.native_id}")
+        _set(self.state, value=_cell_html(info.state),
              tooltip=f"{info.state} (the kernel needs it: {info.kernel_reason})"
              if info.kernel_reason else info.state)
         _set(self.cpu, value=_cpu_html(_cpu_bucket(info.cpu_percent)))
-        _set(self.where, value=info.where or "", tooltip=info.where or "")
-        _set(self.started_by, value=info.started_by or "")
-        _set(self.age, value=_format_age(info.age))
+        _set(self.where, value=_cell_html(info.where or ""), tooltip=info.where or "")
+        _set(self.started_by, value=_cell_html(info.started_by or ""))
+        _set(self.age, value=_cell_html(_format_age(info.age)))
         _set(self.kill_button, disabled=self.killing or not info.killable,
              tooltip=(info.kill_plan if info.killable else
                       f"not killable: {info.kernel_reason or info.kill_plan}"))
@@ -267,9 +279,7 @@ class _Row:
                 text = str(exc)
             if text != self.stack_text:
                 self.stack_text = text
-                _set(self._extra("stack"), value=(
-                    "<pre style='margin:0 0 4px 1em;font-size:85%;line-height:1.3'>"
-                    f"{html.escape(text)}</pre>"))
+                _set(self._extra("stack"), value=_stack_html(text))
         self._layout()
 
     def _layout(self):
@@ -293,14 +303,14 @@ class _Row:
         """Show `text` under the row (why a kill failed); offer Force kill or not."""
         self.message_text, self.force_offered = text, force_offered
         if text:
-            _set(self._extra("message"), value=html.escape(text))
+            _set(self._extra("message"), value=html.escape(one_line(text)))
         self.confirming = self.confirming and force_offered
         self._layout()
 
     def _ask_force(self):
         with self.table._lock:
             _set(self._extra("confirm").children[0], value=(
-                f"<b>Force kill '{html.escape(self.info.name)}'?</b> It is cancelled where "
+                f"<b>Force kill '{html.escape(one_line(self.info.name))}'?</b> It is cancelled where "
                 "it stands: its <code>finally</code> blocks and <code>with</code> exits "
                 "will <b>not</b> run, and locks it holds stay held."))
             self.confirming = True
@@ -378,8 +388,8 @@ class ThreadTable(widgets.VBox):
     @validate("refresh_interval")
     def _valid_interval(self, proposal):
         value = proposal["value"]
-        if value is not None and value < 0:
-            raise ValueError(f"refresh_interval must be >= 0 seconds, not {value!r}")
+        if value is not None:          # the same checks, and words, as every timeout
+            value = _arguments.seconds(value, "refresh_interval", allow_zero=True)
         return value if not value else max(value, MIN_INTERVAL)
 
     @observe("refresh_interval")
@@ -410,7 +420,7 @@ class ThreadTable(widgets.VBox):
     @observe("status")
     def _on_status(self, change):
         _set(self._status, value=f"<span style='font-family:monospace'>"
-                                 f"{html.escape(change['new'])}</span>")
+                                 f"{html.escape(one_line(change['new']))}</span>")
 
     # -- refreshing ------------------------------------------------------------
 
@@ -495,12 +505,14 @@ class ThreadTable(widgets.VBox):
         worker.start()
 
     def _kill(self, row, info, force):
-        offer_force = died = False
+        offer_force = died = timed_out = False
         try:
             report = kill(info, force=force)
             text, died = str(report), report.died
         except KillTimeout as exc:
-            text, offer_force = str(exc), not force
+            # Offered only where a forced kill would be tried (else why not is said).
+            text, timed_out = str(exc), True
+            offer_force = not force and getattr(exc, "force_refused", None) is None
         except ThreadKillError as exc:          # refused: gone, recycled, protected, ...
             text = str(exc)
         except Exception as exc:                # the row must not stay stuck in "killing"
@@ -509,7 +521,7 @@ class ThreadTable(widgets.VBox):
             if not self._stopping:
                 self.status = text
                 if self._rows.get(row.key) is row:
-                    row.say(text if offer_force or force else "", force_offered=offer_force)
+                    row.say(text if timed_out or force else "", force_offered=offer_force)
                     # Until the refresher drops the row, its dead thread stays unclickable.
                     _set(row.kill_button, disabled=died or not row.info.killable)
             row.killing = False           # last: the row is settled when this reads False
@@ -526,10 +538,11 @@ class ThreadTable(widgets.VBox):
             for row in rows:
                 info = row.info
                 cpu = _cpu_bucket(info.cpu_percent)
-                lines.append(f"{_clip(info.name, 24):<24} {str(info.ident):>16} "
-                             f"{'–' if cpu is None else cpu:>6}  {_clip(info.state, 44):<44} "
-                             f"{info.where or ''}")
-            lines.append(self._summary.value + (f" · {self.status}" if self.status else ""))
+                lines.append(f"{clip(info.name, 24):<24} {str(info.ident):>16} "
+                             f"{'–' if cpu is None else cpu:>6}  {clip(info.state, 44):<44} "
+                             f"{one_line(info.where or '')}".rstrip())
+            lines.append(self._summary.value
+                         + (f" · {one_line(self.status)}" if self.status else ""))
             return "\n".join(lines)
 
     def _repr_mimebundle_(self, **kwargs):

@@ -431,3 +431,131 @@ def test_numeric_name_when_no_ident_matches():
         print(json.dumps({"out": out, "alive": named.is_alive()}))
     """)
     assert result["out"].startswith("killed '42'") and not result["alive"], result
+
+
+# -- text from threads is data --------------------------------------------------------------
+
+HOSTILE = ("clear\x1b[2J", "over\rwrite", "two\nlines", "tab\there", "nul\x00", "\u202eeman")
+
+
+def _printable_lines(text):
+    """Every line of `text` holds only printable characters."""
+    return all(line.isprintable() for line in text.split("\n"))
+
+
+@pytest.fixture
+def hostile_threads():
+    """Threads whose names could fake a row or drive a terminal; they only wait."""
+    stop = threading.Event()
+    started = [threading.Thread(target=stop.wait, name=name, daemon=True) for name in HOSTILE]
+    for thread in started:
+        thread.start()
+    yield started
+    stop.set()
+    for thread in started:
+        thread.join(10)
+
+
+def test_text_table_escapes_control_characters(ip, sentinels, hostile_threads):
+    stdout, _ = _magic(ip, "threads", "--text")
+    assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+    rows = stdout.splitlines()
+    for name in HOSTILE:                  # one row each, its name escaped as repr() does
+        escaped = repr(name)[1:-1]
+        assert sum(row.startswith(escaped + " ") for row in rows) == 1, (escaped, rows)
+
+
+def test_messages_escape_control_characters(ip, sentinels):
+    stop = threading.Event()
+    own = [_kernel.mark_own(threading.Thread(target=stop.wait, name=name, daemon=True))
+           for name in HOSTILE]
+    try:
+        for thread in own:
+            thread.start()
+        for thread in own:            # the refusal quotes the name: escaped, one line
+            with pytest.raises(UsageError) as caught:
+                _magic(ip, "killthread", str(thread.ident))
+            message = str(caught.value)
+            assert message.isprintable() and repr(thread.name)[1:-1] in message, message
+        stdout, _ = _magic(ip, "threads", f"--stack {own[0].ident}")
+        assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+    finally:
+        stop.set()
+        for thread in own:
+            thread.join(10)
+
+
+@pytest.mark.parametrize("value, width, keep_end, expected", [
+    ("ab\x1b[2Jcd", 8, False, "ab\\x1b[…"),
+    ("ab\x1b[2Jcd", 6, False, "ab…"),          # cut before the escape, never inside it
+    ("ab\x1bcd", 6, True, "…cd"),
+    ("ab\x1bcd", 7, True, "…\\x1bcd"),
+    ("\u202eabc", 20, False, "\\u202eabc"),      # bidi override: escaped, shown as text
+    ("short", 5, False, "short"),
+    ("longer", 5, False, "long…"),
+    ("/a/long/path.py:3", 10, True, "…path.py:3"),
+])
+def test_clip_escapes_first_then_cuts_whole_escapes(value, width, keep_end, expected):
+    from ipy_threadkill._text import clip
+    clipped = clip(value, width, keep_end=keep_end)
+    assert clipped == expected and len(clipped) <= width and clipped.isprintable()
+
+
+# -- the magic line is taken verbatim --------------------------------------------------------
+
+def test_dollar_is_not_expanded(ip, sentinels):
+    ip.user_ns["x"] = "no-such-thread"           # expanded, it would name nothing
+    try:
+        with pytest.raises(UsageError, match=r"named '\$x'"):
+            _magic(ip, "killthread", "$x")
+        with pytest.raises(UsageError, match=r"named '\$x'"):
+            _magic(ip, "threads", "--stack $x")
+    finally:
+        del ip.user_ns["x"]
+    assert _alive(sentinels)
+
+
+def test_completing_a_hostile_name_runs_nothing_and_kills_only_it(tmp_path):
+    marker = tmp_path / "ran"
+    result = _run_shell(f"""
+        from IPython.core.completer import provisionalcompleter
+        name = "session-s1{{__import__('os').system('id>{marker}')}}"
+        hostile = start(name)
+        braces = start("job{{1}}")
+        plain = start("job1")
+        with provisionalcompleter():
+            offered = [c.text for c in ip.Completer.completions("%killthread sess", 16)]
+        line = "%killthread " + offered[0]
+        with capture_output() as out:
+            ip.run_cell(line)
+        braced = magic("killthread", "job{{1}}")
+        print(json.dumps({{"offered": offered, "out": out.stdout + out.stderr,
+                          "braced": braced, "alive": [hostile.is_alive(),
+                          braces.is_alive(), plain.is_alive()]}}))
+    """)
+    assert result["offered"] == [result["offered"][0]] and not marker.exists(), result
+    assert result["out"].startswith("killed 'session-s1{"), result
+    assert result["braced"].startswith("killed 'job{1}'"), result
+    assert result["alive"] == [False, False, True], result
+
+
+def test_a_name_that_is_another_threads_id_is_refused():
+    # In a child: without the refusal, the numbered thread would be killed.
+    result = _run_shell("""
+        numbered = start("numbered")
+        named = [start(str(numbered.ident)), start(str(numbered.native_id))]
+        outs = [magic("killthread", t.name) for t in named]
+        print(json.dumps({"outs": outs, "idents": [t.ident for t in named],
+                          "alive": [t.is_alive() for t in [numbered] + named]}))
+    """)
+    for out, ident in zip(result["outs"], result["idents"]):
+        assert out.startswith("UsageError: ") and "ambiguous" in out, out
+        assert "'numbered'" in out and str(ident) in out and "nothing was killed" in out, out
+    assert result["alive"] == [True, True, True], result
+
+
+@pytest.mark.parametrize("value", ["1e7", "1e400"])
+def test_timeout_over_the_limit_is_a_usage_error(ip, sentinels, value):
+    with pytest.raises(UsageError, match="--timeout must be") as caught:
+        _magic(ip, "killthread", f"--timeout {value} sentinel-a")
+    assert "\n" not in str(caught.value) and _alive(sentinels)

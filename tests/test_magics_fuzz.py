@@ -123,3 +123,29 @@ def test_fuzzed_arguments_never_traceback_nor_kill_unasked():
     counts = run_json(FUZZ, timeout=600)
     assert counts["examples"] >= 1000, counts
     assert counts["usage_errors"] > 0 and counts["kills"] > 0, counts
+
+
+# -- completion: what it inserts reads back as the name -------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+def _reads_back(name):
+    """The TARGET completion offers for `name`, parsed exactly as %killthread does."""
+    from ipy_threadkill import magics
+    args = magics.parse_argstring(magics.ThreadMagics.killthread, magics._quote(name))
+    assert len(args.targets) == 1 and not args.all and not args.force, args
+    return magics._unquote(args.targets[0])
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.text())
+def test_completed_name_parses_back_to_itself(name):
+    assert _reads_back(name) == name
+
+
+def test_completed_name_parses_back_for_the_hard_cases():
+    for name in ("", " ", "--all", "-", "--", "-h", "'", '"', "a'b\"c d", "x\\x41",
+                 "\\", "job{1}", "$x", "worker-*", "two\nlines", "\x1b[2J", "\u202e",
+                 "session-s1{__import__('os').system('id')}", '"quoted"', "'q'"):
+        assert _reads_back(name) == name, name

@@ -414,3 +414,98 @@ def test_stack_expander_follows_the_thread():
     assert out["closed"] == 1 and out["opened"] and out["after"] == 1
     assert "in deep_wait" in out["text"] and "in wait" in out["text"]
     assert out["unchanged"]["opened"] == 0
+
+
+HOSTILE = ["clear\x1b[2J", "over\rwrite", "two\nlines", "tab\there", "nul\x00", "\u202eeman",
+           "$\\color{red}{x}$ <b>bold</b> <img src=x onerror=alert(1)>"]
+
+
+def test_text_from_threads_is_shown_literally():
+    out = _run(f"""
+    import html, ipywidgets
+    from ipy_threadkill import _kernel
+    NAMES = {HOSTILE!r}
+    stop = threading.Event()
+    for name in NAMES:
+        threading.Thread(target=stop.wait, name=name, daemon=True).start()
+    # A thread the kernel needs, so that a click is refused with its name in the status.
+    own = _kernel.mark_own(threading.Thread(target=stop.wait, name=NAMES[0], daemon=True))
+    own.start()
+    table = W.ThreadTable(refresh_interval=None, include_kernel=True)
+    rows = [r for r in table._rows.values() if r.info.name in NAMES]
+    cells = {{}}
+    for r in rows:
+        for part in ("name", "state", "where", "started_by"):
+            w = getattr(r, part)
+            cells.setdefault(part, []).append([type(w).__name__, w.value])
+    refused = next(r for r in rows if r.info.ident == own.ident)
+    refused.kill_button.click()
+    status = table._status.value
+    text = table.text()
+    stop.set(); table.close()
+    print(json.dumps(dict(cells=cells, names=[r.info.name for r in rows], status=status,
+                          text=text, plain=table.status)))
+    """)
+    names = out["names"]
+    assert sorted(names) == sorted(HOSTILE + [HOSTILE[0]])
+    for part, shown in out["cells"].items():
+        for kind, value in shown:
+            # HTML, never Label/HTMLMath: ipywidgets typesets those as math.
+            assert kind == "HTML" and value.isprintable(), (part, kind, value)
+            assert "<b>" not in value and "<img" not in value, value
+    import html
+    from ipy_threadkill._text import one_line
+    values = [value for _, value in out["cells"]["name"]]
+    for name in HOSTILE:              # the text, escaped once: a browser shows it as is
+        assert any(f">{html.escape(one_line(name))}</div>" in v for v in values), name
+    assert "refusing to kill" in out["plain"] and out["status"].isprintable()
+    assert repr(HOSTILE[0])[1:-1] in out["status"]
+    lines = out["text"].split("\n")
+    assert all(line.isprintable() for line in lines), out["text"]
+    for name in HOSTILE:
+        shown = one_line(name)[:23]
+        assert sum(line.startswith(shown) for line in lines) == 1 + (name == HOSTILE[0]), name
+
+
+def test_force_is_offered_only_where_a_forced_kill_would_be_tried():
+    out = _run("""
+    from ipy_threadkill.errors import KillTimeout
+    stop = threading.Event()
+    victim = threading.Thread(target=stop.wait, name="victim", daemon=True)
+    victim.start()
+    table = W.ThreadTable(refresh_interval=None)
+    row = next(r for r in table._rows.values() if r.info.name == "victim")
+    offered = {}
+    for refused in (None, "it holds the GIL in C code"):
+        def fake_kill(info, force=False, refused=refused):
+            exc = KillTimeout("still alive after 2 s")
+            exc.force_refused = refused
+            raise exc
+        W.kill = fake_kill
+        table._kill(row, row.info, False)
+        offered[str(refused)] = [row.force_offered, row.message_text]
+    stop.set(); table.close()
+    print(json.dumps(offered))
+    """)
+    assert out["None"] == [True, "still alive after 2 s"], out
+    assert out["it holds the GIL in C code"] == [False, "still alive after 2 s"], out
+
+
+def test_refresh_interval_is_checked_like_every_timeout():
+    out = _run("""
+    from ipy_threadkill.errors import InvalidArgument
+    table = W.ThreadTable(refresh_interval=None)
+    refused = []
+    for value in (float("nan"), float("inf"), 1e7, -1, True):
+        try:
+            table.refresh_interval = value
+        except Exception as exc:
+            refused.append(isinstance(exc, (InvalidArgument, ValueError)) or type(exc).__name__)
+    table.refresh_interval = 0.01
+    clamped = table.refresh_interval
+    table.refresh_interval = 0
+    table.close()
+    print(json.dumps({"refused": refused, "clamped": clamped}))
+    """)
+    assert out["refused"][:4] == [True] * 4, out
+    assert out["clamped"] >= 0.2, out

@@ -49,6 +49,9 @@ workers = {name: threading.Thread(target=target, args=args, name=name, daemon=Tr
                                        ("stuck", held.acquire, ())]}
 for w in workers.values():
     w.start()
+# Text from a thread is shown as it is: not typeset as math, not read as markup.
+literal = threading.Thread(target=ready.wait, name="$x^2$ <b>b</b>", daemon=True)
+literal.start()
 victim = workers["runaway"]
 victim_native_id = victim.native_id
 table = ThreadTable(refresh_interval=0.5)
@@ -130,6 +133,9 @@ def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
 
     row = _row(page, "runaway")
     row.wait_for()
+    literal = page.locator(".ipy-threadkill-name").filter(has_text="<b>b</b>")
+    literal.wait_for()
+    assert literal.evaluate("e => e.textContent") == "$x^2$ <b>b</b>"
     page.locator(".jp-OutputArea-output", has_text="busy cell started").wait_for()
     table = page.locator(".ipy-threadkill-table")
     # The moment the screenshot shows: a cell running (the main thread's row is in

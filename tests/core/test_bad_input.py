@@ -163,3 +163,27 @@ wait_until(lambda: ident not in sys._current_frames())
 print(json.dumps({{'died': report.died, 'cleaned': cleaned}}))
 """)
     assert outcome == {"died": True, "cleaned": [1]}
+
+
+def test_a_number_that_is_one_threads_name_and_anothers_id_is_ambiguous():
+    outcome = run_json("""
+import json, time
+import ipy_threadkill as tk
+from tests.victims import Victim
+numbered = Victim(lambda p: time.sleep(3600), name='numbered').start()
+by_native = Victim(lambda p: time.sleep(3600), name=str(numbered.thread.native_id)).start()
+by_ident = Victim(lambda p: time.sleep(3600), name=str(numbered.thread.ident)).start()
+results = []
+for victim in (by_native, by_ident):
+    try:
+        tk.kill(victim.thread.name)
+        results.append(['no error'])
+    except tk.ThreadKillError as exc:
+        results.append([type(exc).__name__, len(exc.candidates), str(exc)])
+print(json.dumps({'results': results, 'idents': [numbered.thread.ident, by_native.thread.ident, by_ident.thread.ident],
+                  'alive': [v.thread.is_alive() for v in (numbered, by_native, by_ident)]}))
+""")
+    for (kind, count, message), named in zip(outcome["results"], outcome["idents"][1:]):
+        assert kind == "AmbiguousTarget" and count == 2, message
+        assert str(outcome["idents"][0]) in message and str(named) in message, message
+    assert outcome["alive"] == [True, True, True]
