@@ -35,8 +35,11 @@ from . import _proc
 STACK_LIMIT = 1 << 20
 WORD = 8
 
+# The C library, and the sanitizer runtimes that interpose on its functions
+# (they call the real one and hand its result back unchanged).
 _LIBC_PREFIXES = ("libc.so", "libc-", "libpthread", "ld-linux", "ld64.so", "ld-musl",
-                  "libc.musl", "libdl.so", "librt.so")
+                  "libc.musl", "libdl.so", "librt.so", "libasan.so", "libubsan.so",
+                  "libtsan.so", "liblsan.so", "libhwasan.so")
 # Names whose presence in an object's dynamic strings means C++ or Rust
 # unwinding machinery: a personality routine that may terminate, or catch-all
 # handlers (the C++ ABI's and Rust's). C code built with -fexceptions only
