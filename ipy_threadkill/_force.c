@@ -83,6 +83,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -615,6 +616,26 @@ typedef struct {
     force_thread_handle *handle;
 } force_handle_object;
 
+/* The runtime's HEAD_LOCK, taken the way CPython takes it: without letting the
+ * GIL go while waiting (pycore_pystate.h: PyMutex_LockFlags(...,
+ * _Py_LOCK_DONT_DETACH)). PyMutex_Lock may detach, and a thread that waits for
+ * the GIL while the holder of the head lock waits for it deadlocks both. The
+ * flagged lock is not exported to extensions; its fast path is a compare-and-
+ * swap on the mutex byte, and its holders keep it for a few instructions and
+ * never need the GIL, so waiting here is a short spin with the GIL kept.
+ * PyMutex_Unlock wakes any parked waiter, as HEAD_UNLOCK does. */
+static void
+head_lock(PyMutex *mutex)
+{
+    for (;;) {
+        uint8_t expected = _Py_UNLOCKED;
+
+        if (_Py_atomic_compare_exchange_uint8(&mutex->_bits, &expected, _Py_LOCKED))
+            return;
+        sched_yield();
+    }
+}
+
 /* forget_thread_handle(handle, ident, unlink) -> bool
  * 3.13: whether the _ThreadHandle of thread `ident` is on the list interpreter
  * exit joins (_thread._shutdown loops until the thread leaves it, which a
@@ -642,7 +663,7 @@ force_forget_thread_handle(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     }
     node = &handle->shutdown_node;
-    PyMutex_Lock(&_PyRuntime.interpreters.mutex);   /* HEAD_LOCK; may let the GIL go */
+    head_lock(&_PyRuntime.interpreters.mutex);
     listed = node->next != NULL;
     consistent = !listed || (node->next->prev == node && node->prev->next == node);
     if (listed && consistent && unlink)
