@@ -2,29 +2,35 @@
  * ipy_threadkill._native, forced cancel: end a thread that no gentle rung can
  * reach, and dispose of its thread state before anything can walk it.
  *
- *   force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool
+ *   force_cancel(ident, tid, nr, args, sp, pc, cancel_signal, timeout) -> bool
  *   force_signal()            the real-time signal force_cancel uses
  *   lock_semaphore(lock)      3.9-3.12: address of the semaphore a Lock waits on
  *   forget_thread_handle(handle, ident, unlink)
  *                             3.13: take a dead thread off the exit-join list
  *
  * Whether a thread may be cancelled at all is decided in Python (_force.py):
- * it must sit in a system call, without the GIL, outside CPython's own locking.
+ * it must sit in a system call, without the GIL, outside CPython's own locking,
+ * with nothing on its native stack that an unwind could abort in.
  * Here the GIL is held from the last check to the disposal of the thread state,
  * so no Python code anywhere sees the thread half dead.
  *
- * How the thread is ended:
- *   - signal: a private real-time signal whose handler ends the thread with
- *     pthread_exit() only after checking, register by register, that it
- *     interrupted exactly the system call /proc showed (same checks as the
- *     interrupt rung in _native.c). A call that completed meanwhile fails the
- *     check and the thread goes on untouched.
- *   - cancel: pthread_cancel(), for a thread that blocks every signal (glibc
- *     never lets a thread block its cancellation signal). The thread must be in
- *     a cancellable system call at that instant: /proc must still show it in
- *     the same call, and not one context switch since the caller's reading
- *     (a while ago). A call that completes in the microseconds after that check
- *     would leave a cancel pending: that is the residual risk of this path.
+ * How the thread is ended: a signal whose handler ends the thread with
+ * pthread_exit() only after checking, register by register, that it
+ * interrupted exactly the system call /proc showed (same checks as the
+ * interrupt rung in _native.c). A call that completed meanwhile fails the
+ * check and the thread goes on untouched: the decision is taken on the victim,
+ * atomically, and nothing is left pending. The signal is
+ *   - a private real-time signal, or
+ *   - for a thread that blocks every signal: glibc's cancellation signal
+ *     (SIGCANCEL, 32), which glibc's pthread_sigmask never blocks. For the
+ *     duration of one kill the same checked handler replaces glibc's on it
+ *     (raw rt_sigaction: glibc's sigaction refuses that signal) and passes
+ *     every signal that is not ours on to glibc's. pthread_cancel() is not
+ *     used: it cannot be taken back, and a call completing between the last
+ *     check and the cancel left it pending, to fire at the thread's next
+ *     cancellation point, e.g. in the GIL's wait, killing it with the GIL's
+ *     mutex held: the next GIL release hung the process (measured on 3.11
+ *     with a call completed right at the cancel: 2 of 3 runs hung).
  * Either way the thread unwinds like glibc's asynchronous cancellation: glibc's
  * own cleanup (sem_wait's waiter count) runs, nothing of Python's does.
  */
@@ -81,12 +87,11 @@
 #endif  /* >= 3.13 */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -117,47 +122,107 @@ static force_call force_target;
 static atomic_int force_state = FORCE_IDLE;
 static int force_signum = 0;                /* 0 until first use */
 
+/* glibc's cancellation signal: __SIGRTMIN, which it hides from SIGRTMIN and
+ * never lets pthread_sigmask block. Also its SIGTIMER, which glibc 2.34+ only
+ * ever receives with sigwaitinfo in a timer thread that blocks it. */
+#define FORCE_SIGCANCEL 32
+#ifndef SA_RESTORER
+#  define SA_RESTORER 0x04000000            /* kernel ABI, x86_64 and arm64 */
+#endif  /* SA_RESTORER */
+
+/* The kernel's struct sigaction for rt_sigaction: the x86_64 layout, and the
+ * generic one arm64 uses (not measured there). */
+typedef struct {
+    void (*handler)(int, siginfo_t *, void *);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+} kernel_sigaction;
+
+/* glibc's action on SIGCANCEL, saved while ours replaces it (GIL held). */
+static kernel_sigaction glibc_sigcancel;
+
 
 /* ---------------------------------------------------------------------------
  * Ending the OS thread
  */
 
-/* Runs on the victim. Until the checks pass it touches only the request,
- * atomics, the signal frame and errno. Once they pass, the thread is known to
- * sit at the return of exactly the blocked call, with no GIL: it ends there by
- * unwinding, as glibc's asynchronous cancellation would (the unwinder was
- * loaded beforehand, see prime_unwinder). */
+/* Runs on the victim, from a signal handler. Until the checks pass it touches
+ * only the request, atomics and the signal frame. Once they pass, the thread
+ * is known to sit at the return of exactly the blocked call, with no GIL: it
+ * ends there by unwinding, as glibc's asynchronous cancellation would (the
+ * unwinder was loaded beforehand, see prime_unwinder). */
+static void
+fire_if_at_call(const ucontext_t *context)
+{
+    int expected = FORCE_ARMED;
+
+    if (atomic_load(&force_state) != FORCE_ARMED
+        || (pid_t)syscall(SYS_gettid) != force_target.tid)
+        return;
+    if (!frame_at_call(context, &force_target)) {
+        /* It had left that call: tell the killer not to wait any longer. */
+        atomic_compare_exchange_strong(&force_state, &expected, FORCE_DECLINED);
+    }
+    else if (atomic_compare_exchange_strong(&force_state, &expected, FORCE_FIRED)) {
+        pthread_exit(PTHREAD_CANCELED);
+    }
+}
+
+/* The private real-time signal: only tgkill() from this process counts. */
 static void
 force_handler(int signum, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
-    int expected = FORCE_ARMED;
 
     (void)signum;
-    if (atomic_load(&force_state) == FORCE_ARMED
-        && info->si_code == SI_TKILL
-        && info->si_pid == force_target.pid
-        && (pid_t)syscall(SYS_gettid) == force_target.tid)
-    {
-        if (!frame_at_call((const ucontext_t *)context, &force_target)) {
-            /* It had left that call: tell the killer not to wait any longer. */
-            atomic_compare_exchange_strong(&force_state, &expected, FORCE_DECLINED);
-        }
-        else if (atomic_compare_exchange_strong(&force_state, &expected, FORCE_FIRED)) {
-            pthread_exit(PTHREAD_CANCELED);
-        }
+    if (info->si_code == SI_TKILL && info->si_pid == force_target.pid)
+        fire_if_at_call((const ucontext_t *)context);
+    errno = saved_errno;
+}
+
+/* SIGCANCEL while ours: our request comes queued (SI_QUEUE) with the address
+ * of force_target as its value; everything else (a pthread_cancel() from
+ * another thread, sent with SI_TKILL) goes to glibc's handler as it would
+ * have. Ours is never passed on: glibc 2.36 takes a raw SI_TKILL SIGCANCEL
+ * for a cancel request (measured), but ignores any other si_code, so a
+ * request of ours that is delivered after glibc's handler is back changes
+ * nothing (measured: the read restarted, no cancel fired later). One
+ * difference remains for a real cancel request passed on in that window: our
+ * action has no SA_RESTART, so a call it interrupts without cancelling returns
+ * EINTR instead of restarting. */
+static void
+sigcancel_handler(int signum, siginfo_t *info, void *context)
+{
+    int saved_errno = errno;
+
+    if (info->si_code == SI_QUEUE && info->si_pid == force_target.pid
+        && info->si_value.sival_ptr == (void *)&force_target) {
+        fire_if_at_call((const ucontext_t *)context);
+    }
+    else if (glibc_sigcancel.flags & SA_SIGINFO) {
+        errno = saved_errno;
+        glibc_sigcancel.handler(signum, info, context);
+        return;
     }
     errno = saved_errno;
 }
 
 static void *
-exit_at_once(void *arg)
+wait_for_cancel(void *arg)
 {
-    pthread_exit(arg);
+    (void)arg;
+    for (;;)
+        pause();                            /* a cancellation point */
+    return NULL;
 }
 
-/* pthread_exit() loads libgcc_s with dlopen() on its first use, which must not
- * happen in a signal handler: do it once here, in a throwaway thread.
+/* Two things the signal handler must find done, done once here with a
+ * throwaway thread that is cancelled: pthread_exit() loads libgcc_s with
+ * dlopen() on first use, which must not happen in a signal handler; and glibc
+ * installs its SIGCANCEL handler only on the first pthread_cancel() (measured,
+ * 2.36: SIG_DFL before), whose default action would end the whole process if
+ * a signal of ours arrived after our handler is gone.
  * Returns 0, or -1 with an exception set. */
 static int
 prime_unwinder(void)
@@ -168,9 +233,12 @@ prime_unwinder(void)
 
     if (primed)
         return 0;
-    err = pthread_create(&thread, NULL, exit_at_once, NULL);
-    if (err == 0)
-        err = pthread_join(thread, NULL);
+    err = pthread_create(&thread, NULL, wait_for_cancel, NULL);
+    if (err == 0) {
+        err = pthread_cancel(thread);
+        if (err == 0)
+            err = pthread_join(thread, NULL);
+    }
     if (err != 0) {
         errno = err;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -201,56 +269,22 @@ wait_thread_gone(pid_t pid, pid_t tid, long limit_us)
     }
 }
 
-/* Whether /proc shows `call` still blocked in the same system call, same
- * arguments, stack pointer and return address. */
+/* Arm the request for `call`, send the signal with `send`, and wait up to
+ * `limit_us` for the handler to fire or decline. Returns 1 if it fired, 0 if
+ * not (nothing changed), -1 with errno set if the signal could not be sent. */
 static int
-still_blocked(const force_call *call)
-{
-    char path[64], text[512];
-    unsigned long fields[9];
-    char *cursor = text, *end;
-    ssize_t size;
-    int fd;
-
-    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)call->tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (size <= 0)
-        return 0;
-    text[size] = '\0';
-    for (int i = 0; i < 9; i++) {
-        fields[i] = strtoul(cursor, &end, i == 0 ? 10 : 16);
-        if (end == cursor)
-            return 0;
-        cursor = end;
-    }
-    return (long)fields[0] == call->nr && memcmp(&fields[1], call->args, sizeof(call->args)) == 0
-        && fields[7] == call->sp && fields[8] == call->pc;
-}
-
-/* Signal the thread; its handler ends it if it still sits in `call`.
- * Returns 1 if the handler fired, 0 if not (nothing changed), -1 on error. */
-static int
-end_by_signal(const force_call *call, long limit_us)
+signal_and_wait(const force_call *call, int (*send)(const force_call *), long limit_us)
 {
     int expected = FORCE_ARMED, fired;
 
-    if (claim_rt_signal(&force_signum, force_handler, NULL) < 0 || prime_unwinder() < 0)
-        return -1;
     force_target = *call;
     atomic_store(&force_state, FORCE_ARMED);
-    if (syscall(SYS_tgkill, call->pid, call->tid, force_signum) != 0) {
+    if (send(call) != 0) {
         int send_errno = errno;
 
         atomic_store(&force_state, FORCE_IDLE);
-        if (send_errno == ESRCH)
-            return 0;
         errno = send_errno;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return send_errno == ESRCH ? 0 : -1;
     }
     for (long waited = 0; atomic_load(&force_state) == FORCE_ARMED && waited < limit_us;
          waited += 20)
@@ -263,57 +297,94 @@ end_by_signal(const force_call *call, long limit_us)
     return fired;
 }
 
-/* How many times the thread has been switched out, voluntarily or not (from
- * /proc/self/task/<tid>/status); -1 if unknown. A thread that woke up even once
- * since an earlier reading shows a larger number. */
-static long long
-context_switches(pid_t tid)
+static int
+send_rt_signal(const force_call *call)
 {
-    char path[64], text[4096];
-    const char *keys[] = {"\nvoluntary_ctxt_switches:", "\nnonvoluntary_ctxt_switches:"};
-    long long total = 0;
-    ssize_t size;
-    int fd;
-
-    snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (size <= 0)
-        return -1;
-    text[size] = '\0';
-    for (int i = 0; i < 2; i++) {
-        const char *field = strstr(text, keys[i]);
-        if (field == NULL)
-            return -1;
-        total += strtoll(field + strlen(keys[i]), NULL, 10);
-    }
-    return total;
+    return (int)syscall(SYS_tgkill, call->pid, call->tid, force_signum);
 }
 
-/* pthread_cancel the thread if /proc still shows it in `call` and it has not
- * run since it showed `switches` context switches: a thread that parked that
- * long is not about to leave its call in the next microseconds, where a
- * cancel would stay pending and fire later (e.g. in the GIL's wait).
- * Returns 1 if cancelled, 0 if it had moved on (nothing changed), -1 on error. */
+/* Queued, not tgkill(): SI_QUEUE and the cookie tell our handler it is ours,
+ * and tell glibc's handler it is no cancel request. */
 static int
-end_by_cancel(unsigned long ident, const force_call *call, long long switches)
+send_sigcancel(const force_call *call)
 {
-    int err;
+    siginfo_t info;
 
-    if (prime_unwinder() < 0)
-        return -1;
-    if (switches < 0 || !still_blocked(call) || context_switches(call->tid) != switches)
-        return 0;
-    err = pthread_cancel((pthread_t)ident);
-    if (err != 0) {
-        errno = err;
+    memset(&info, 0, sizeof(info));
+    info.si_signo = FORCE_SIGCANCEL;
+    info.si_code = SI_QUEUE;
+    info.si_pid = call->pid;
+    info.si_uid = getuid();
+    info.si_value.sival_ptr = (void *)&force_target;
+    return (int)syscall(SYS_rt_tgsigqueueinfo, call->pid, call->tid, FORCE_SIGCANCEL, &info);
+}
+
+static int
+raw_sigaction(int signum, const kernel_sigaction *action, kernel_sigaction *previous)
+{
+    return (int)syscall(SYS_rt_sigaction, signum, action, previous, sizeof(uint64_t));
+}
+
+/* Put the checked handler on SIGCANCEL, saving glibc's. Returns 0, or -1 with
+ * an exception set (nothing changed). */
+static int
+take_sigcancel(void)
+{
+    kernel_sigaction ours;
+
+    if (raw_sigaction(FORCE_SIGCANCEL, NULL, &glibc_sigcancel) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    return 1;
+    /* Only over glibc's own handler, with its restorer (x86_64 needs one). */
+    if (!(glibc_sigcancel.flags & SA_SIGINFO)) {
+        PyErr_SetString(PyExc_OSError, "glibc's cancellation handler is not installed");
+        return -1;
+    }
+    memset(&ours, 0, sizeof(ours));
+    ours.handler = sigcancel_handler;
+    /* No SA_RESTART: the interrupted call must return -EINTR to be recognised. */
+    ours.flags = SA_SIGINFO | SA_ONSTACK | (glibc_sigcancel.flags & SA_RESTORER);
+    ours.restorer = glibc_sigcancel.restorer;
+    ours.mask = ~(uint64_t)0;
+    if (raw_sigaction(FORCE_SIGCANCEL, &ours, NULL) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+give_back_sigcancel(void)
+{
+    /* Cannot fail: the same signal and an action the kernel gave us. */
+    (void)raw_sigaction(FORCE_SIGCANCEL, &glibc_sigcancel, NULL);
+}
+
+/* Signal the thread; its handler ends it if it still sits in `call`. With
+ * `cancel_signal`, on SIGCANCEL (for a thread that blocks every other signal).
+ * Returns 1 if the handler fired, 0 if not (nothing changed), -1 on error. */
+static int
+end_by_signal(const force_call *call, int cancel_signal, long limit_us)
+{
+    int ended;
+
+    if (prime_unwinder() < 0)
+        return -1;
+    if (!cancel_signal) {
+        if (claim_rt_signal(&force_signum, force_handler, NULL) < 0)
+            return -1;
+        ended = signal_and_wait(call, send_rt_signal, limit_us);
+    }
+    else {
+        if (take_sigcancel() < 0)
+            return -1;
+        ended = signal_and_wait(call, send_sigcancel, limit_us);
+        give_back_sigcancel();
+    }
+    if (ended < 0)
+        PyErr_SetFromErrno(PyExc_OSError);
+    return ended;
 }
 
 
@@ -482,25 +553,17 @@ dispose_thread_state(PyThreadState *tstate)
 /* Parse force_cancel's arguments. Returns 0, or -1 with an exception set. */
 static int
 parse_request(PyObject *args, unsigned long *ident, force_call *call,
-              long long *switches, long *limit_us)
+              int *cancel_signal, long *limit_us)
 {
-    PyObject *idle;
     double timeout;
 
-    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkOd:force_cancel", ident, &call->tid,
+    if (!PyArg_ParseTuple(args, "kil(kkkkkk)kkpd:force_cancel", ident, &call->tid,
                           &call->nr, &call->args[0], &call->args[1], &call->args[2],
                           &call->args[3], &call->args[4], &call->args[5], &call->sp,
-                          &call->pc, &idle, &timeout))
+                          &call->pc, cancel_signal, &timeout))
         return -1;
-    *switches = -1;
-    if (idle != Py_None) {
-        *switches = PyLong_AsLongLong(idle);
-        if (*switches == -1 && PyErr_Occurred())
-            return -1;
-    }
-    if (call->tid <= 0 || !(timeout > 0) || (idle != Py_None && *switches < 0)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "tid and timeout must be positive, idle_switches not negative");
+    if (call->tid <= 0 || !(timeout > 0)) {
+        PyErr_SetString(PyExc_ValueError, "tid and timeout must be positive");
         return -1;
     }
     call->pid = getpid();
@@ -508,14 +571,12 @@ parse_request(PyObject *args, unsigned long *ident, force_call *call,
     return 0;
 }
 
-/* End the OS thread (by pthread_cancel when `switches` >= 0, else by the signal)
- * and wait for it to be gone. Returns 1 if gone, 0 if it had moved on (nothing
- * changed), -1 with an exception set. */
+/* End the OS thread and wait for it to be gone. Returns 1 if gone, 0 if it
+ * had moved on (nothing changed), -1 with an exception set. */
 static int
-end_thread(unsigned long ident, const force_call *call, long long switches, long limit_us)
+end_thread(const force_call *call, int cancel_signal, long limit_us)
 {
-    int ended = switches >= 0 ? end_by_cancel(ident, call, switches)
-                              : end_by_signal(call, limit_us);
+    int ended = end_by_signal(call, cancel_signal, limit_us);
 
     if (ended <= 0)
         return ended;
@@ -527,26 +588,27 @@ end_thread(unsigned long ident, const force_call *call, long long switches, long
     return 1;
 }
 
-/* force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool
+/* force_cancel(ident, tid, nr, args, sp, pc, cancel_signal, timeout) -> bool
  * End thread `ident` (OS thread `tid`), blocked in system call `nr` as /proc
  * described it, and dispose of its thread state; the GIL is held throughout.
- * idle_switches None: by the checked signal. An int (its context switches,
- * read a while ago): by pthread_cancel, if it has not run since.
+ * The checked handler runs on the private signal, or with `cancel_signal`
+ * (a thread blocking every other signal) on glibc's SIGCANCEL.
  * Returns True when the thread is gone, False if it was no longer blocked in
- * that call (nothing was changed). ValueError if no thread state has `ident`;
- * OSError if the thread was cancelled but did not exit within `timeout`. */
+ * that call (nothing was changed). ValueError if no thread state has `ident`
+ * or an argument is out of range; OSError if the thread was signalled but did
+ * not exit within `timeout` (errno ETIMEDOUT), or the signal could not be sent. */
 static PyObject *
 force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
 {
     unsigned long ident;
     force_call call;
-    long long switches;
+    int cancel_signal;
     long limit_us;
     PyThreadState *tstate;
     force_relinks relinks;
     int ended;
 
-    if (parse_request(args, &ident, &call, &switches, &limit_us) < 0)
+    if (parse_request(args, &ident, &call, &cancel_signal, &limit_us) < 0)
         return NULL;
     tstate = force_find_tstate(ident);
     if (tstate == NULL || tstate == PyThreadState_Get()) {
@@ -555,7 +617,7 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
     }
     if (collect_relinks(tstate, &relinks) < 0)
         return NULL;
-    ended = end_thread(ident, &call, switches, limit_us);
+    ended = end_thread(&call, cancel_signal, limit_us);
     if (ended < 0)
         goto error;
     if (ended) {
@@ -682,10 +744,10 @@ force_forget_thread_handle(PyObject *Py_UNUSED(module), PyObject *args)
 PyMethodDef force_methods[] = {
 #ifdef THREADKILL_HAVE_FORCE
     {"force_cancel", force_cancel, METH_VARARGS,
-     "force_cancel(ident, tid, nr, args, sp, pc, idle_switches, timeout) -> bool\n"
+     "force_cancel(ident, tid, nr, args, sp, pc, cancel_signal, timeout) -> bool\n"
      "End the thread blocked in system call nr (as /proc showed it) and dispose of\n"
-     "its thread state, holding the GIL throughout: by a checked signal, or with\n"
-     "idle_switches by pthread_cancel if it has not run since. False if it moved on."},
+     "its thread state, holding the GIL throughout, by a signal whose handler checks\n"
+     "it interrupted that call (cancel_signal: glibc's SIGCANCEL). False if it moved on."},
     {"force_signal", force_signal, METH_NOARGS,
      "force_signal() -> int\nThe real-time signal force_cancel uses (chosen on first call)."},
 #ifdef FORCE_LOCK_SEMAPHORE

@@ -14,15 +14,17 @@ A forced cancel is refused, with the reason, unless all of these hold:
   never on 3.13, where a Lock waiter's queue entry lives on its own stack;
 - it does not read through a buffered file (whose internal lock it holds).
 
-How it ends the thread (_force.c): a private signal whose handler calls
-pthread_exit() only if it interrupted exactly the call /proc showed (a call that
-ended meanwhile is left alone); for a thread that blocks every signal,
-pthread_cancel(), only if the thread has not run for QUIET seconds and still
-sits in the same call. The GIL is held from that last check to the disposal of
-the dead thread's state; here threading's view is brought in line afterwards.
+How it ends the thread (_force.c): a signal whose handler calls pthread_exit()
+only if it interrupted exactly the call /proc showed; a call that ended
+meanwhile is left alone and nothing stays pending. The signal is a private one,
+or, for a thread that blocks every signal, glibc's cancellation signal, which
+pthread_sigmask never blocks (the checked handler takes it over for the one
+kill). pthread_cancel() itself is never used: a call completing just before it
+left a cancel pending, which fired later in the GIL's wait and hung the
+process. The GIL is held from the last check to the disposal of the dead
+thread's state; here threading's view is brought in line afterwards.
 Leaked on purpose: the dead thread's frames and what they refer to.
 """
-import ctypes
 import errno
 import io
 import os
@@ -35,8 +37,8 @@ from . import _blocking, _native, _native_stack, _proc
 from .errors import ForceRefused
 
 EXIT_TIMEOUT = 1.0          # seconds for a cancelled thread to leave the OS
-QUIET = 0.05                # seconds a thread must not run before pthread_cancel
 _SIGCANCEL = 32             # glibc's cancellation signal (__SIGRTMIN, kept from users)
+_RETRY_PAUSE = 0.01         # seconds between attempts on a thread that left its call
 
 _NAMES = {nr: name for name, nr in getattr(_native, "SYSCALLS", {}).items()}
 _CANCELLABLE = frozenset((
@@ -72,6 +74,7 @@ def force_kill(ladder, blocking, start):
             break
         if ladder.finished():           # it ended on its own meanwhile
             return ladder._report(True, time.monotonic() - start)
+        time.sleep(_RETRY_PAUSE)        # let a thread that woke block again
     else:
         raise ForceRefused(f"refusing a forced kill of {victim.describe()}: it keeps "
                            "waking up from the system call it was blocked in, so it "
@@ -91,7 +94,7 @@ def refusal(victim):
     if not available():
         return "no safe forced cancel on this platform"
     try:
-        _plan(victim, wait=False)
+        _plan(victim)
     except ForceRefused as exc:
         return str(exc).split(": ", 1)[-1]
     return None
@@ -108,16 +111,14 @@ class _Plan:
     def __init__(self, syscall, name, use_cancel, waiting_for, held):
         self.syscall, self.name, self.use_cancel = syscall, name, use_cancel
         self.waiting_for, self.held = waiting_for, held
-        self.switches = None        # context switches, read QUIET s before a cancel
 
 
 def _refuse(victim, why):
     return ForceRefused(f"refusing a forced kill of {victim.describe()}: {why}")
 
 
-def _plan(victim, wait=True):
-    """Check that `victim` may be cancelled now; return a _Plan or raise ForceRefused.
-    With `wait`, a plan for pthread_cancel first watches the thread stay idle."""
+def _plan(victim):
+    """Check that `victim` may be cancelled now; return a _Plan or raise ForceRefused."""
     tid = victim.native_id
     if tid is None:
         raise _refuse(victim, "its OS thread id is unknown")
@@ -143,24 +144,9 @@ def _plan(victim, wait=True):
     except OSError as exc:
         raise _refuse(victim, f"no signal to end it with ({exc})") from exc
     use_cancel = _signal_blocked(victim, tid, signum)
-    plan = _Plan(sc, name, use_cancel, waiting_for, held)
     if use_cancel:
-        _check_cancellable(victim, tid, name, sc)
-        plan.switches = _context_switches(tid)
-        if plan.switches is None:
-            raise _refuse(victim, "its scheduling counters cannot be read")
-        if wait:
-            time.sleep(QUIET)             # C cancels only if it has not run since
-    return plan
-
-
-def _context_switches(tid):
-    fields = _proc.status(tid)
-    try:
-        return int(fields["voluntary_ctxt_switches"]) + \
-            int(fields["nonvoluntary_ctxt_switches"])
-    except (TypeError, KeyError, ValueError):
-        return None
+        _check_cancel_signal_open(victim, tid)
+    return _Plan(sc, name, use_cancel, waiting_for, held)
 
 
 def _check_unwindable(victim, sc):
@@ -239,46 +225,12 @@ def _signal_blocked(victim, tid, signum):
     return blocked
 
 
-def _check_cancellable(victim, tid, name, sc):
-    """A thread that blocks our signal gets pthread_cancel, which is immediate only
-    inside glibc's own wrapper of a cancellable call; anywhere else it would stay
-    pending and fire later, possibly while the thread waits for the GIL."""
+def _check_cancel_signal_open(victim, tid):
+    """A thread that blocks our signal gets glibc's cancellation signal instead,
+    which pthread_sigmask cannot block; only a raw rt_sigprocmask can."""
     if _proc.signal_blocked(tid, _SIGCANCEL):
         raise _refuse(victim, "it blocks every signal, even glibc's cancellation "
                       "signal: nothing can end it but a kernel restart")
-    if name == "futex":
-        return                            # sem_wait, proven by the Lock above
-    where = _libc_function(sc.pc)
-    if where is None or where == "syscall":
-        raise _refuse(victim, f"it blocks every signal and its {name} was not issued "
-                      "by a C library function that can be cancelled; make the call "
-                      "return, or restart the kernel")
-
-
-def _libc_function(pc):
-    """'libc' if pc lies in the C library's code, 'syscall' if inside syscall(3)."""
-    try:
-        libc = ctypes.CDLL(None)
-        start = ctypes.cast(libc.syscall, ctypes.c_void_p).value
-    except (OSError, AttributeError):
-        return None
-    if start is not None and 0 <= pc - start < 64:
-        return "syscall"
-    path = _mapping_of(pc)
-    return "libc" if path and os.path.basename(path).startswith("libc.so") else None
-
-
-def _mapping_of(address):
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                fields = line.split()
-                low, high = (int(x, 16) for x in fields[0].split("-"))
-                if low <= address < high:
-                    return fields[5] if len(fields) > 5 else ""
-    except OSError:
-        pass
-    return None
 
 
 def _frame_values(frame):
@@ -367,7 +319,7 @@ def _cancel(victim, plan):
     sc = plan.syscall
     try:
         return _native.force_cancel(victim.ident, victim.native_id, sc.nr, sc.args,
-                                    sc.sp, sc.pc, plan.switches, EXIT_TIMEOUT)
+                                    sc.sp, sc.pc, plan.use_cancel, EXIT_TIMEOUT)
     except ValueError:
         return False                       # its thread state is gone: it ended
     except OSError as exc:
@@ -401,7 +353,8 @@ def _forget_in_threading(victim):
 
 
 def _notes(plan):
-    how = "pthread_cancel" if plan.use_cancel else "a checked signal"
+    how = ("a checked cancellation signal (glibc's SIGCANCEL, checked in the thread "
+           "itself: no cancel can be left pending)") if plan.use_cancel else "a checked signal"
     notes = [f"{plan.name} ended by {how}: its finally blocks and __exit__ did NOT run"]
     if plan.held:
         notes.append("locks that stay held: " + ", ".join(plan.held))

@@ -8,18 +8,20 @@ where no gentle rung can reach the thread (a Lock held elsewhere, every signal
 blocked).
 """
 import json
+import os
 import sys
 
 import pytest
 
 from ipy_threadkill import _native
 from tests import python_env, run_python
+from tests.core import native_libs
 
 PY313 = sys.version_info >= (3, 13)
 
 PRELUDE = r'''
 import ctypes, faulthandler, gc, io, json, os, signal, socket, sys, tempfile, threading, time
-from ipy_threadkill import _force, _native, _proc, kill, ForceRefused
+from ipy_threadkill import _force, _native, _proc, kill, ForceRefused, KillTimeout
 from ipy_threadkill._identity import resolve
 from ipy_threadkill.engine import Ladder
 from ipy_threadkill.errors import ThreadKilled
@@ -84,10 +86,10 @@ GONE = {"alive": False, "joined": True, "frames": False, "listed": False, "count
         "os_alive": False}
 
 
-def run_case(body, timeout=60):
+def run_case(body, timeout=60, **env_extra):
     """Run a case; glibc keeps no stacks of dead threads for reuse, so anything
     that still read a cancelled thread's stack would crash the child at once."""
-    env = python_env(GLIBC_TUNABLES="glibc.pthread.stack_cache_size=0")
+    env = python_env(GLIBC_TUNABLES="glibc.pthread.stack_cache_size=0", **env_extra)
     proc = run_python(PRELUDE + body, timeout=timeout, env=env)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert proc.stderr == "", f"unexpected stderr:\n{proc.stderr}"
@@ -143,7 +145,7 @@ else:
         assert "parking lot" in result["refused"]
         assert result["alive_when_refused"] and result["joined"]
         return
-    assert_forced(result, "pthread_cancel" if masked else "a checked signal")
+    assert_forced(result, "a checked cancellation signal" if masked else "a checked signal")
     assert result["still_ours"] and result["next_waiter_got_it"]
     assert "waiting for a Lock" in result["report"]["text"]
 
@@ -165,7 +167,7 @@ joiner.join(10)
 done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran,
      joiner_returned=not joiner.is_alive())
 ''')
-    assert_forced(result, "pthread_cancel" if how.startswith("kill") else "a checked signal")
+    assert_forced(result, "a checked cancellation signal" if how.startswith("kill") else "a checked signal")
     assert result["joiner_returned"]
 
 
@@ -185,7 +187,7 @@ b.sendall(b"still works"); a.settimeout(5)
 done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran,
      after=a.recv(20).decode())
 ''')
-    assert_forced(result, "pthread_cancel" if how.startswith("kill") else "a checked signal")
+    assert_forced(result, "a checked cancellation signal" if how.startswith("kill") else "a checked signal")
     assert result["after"] == "still works"
 
 
@@ -232,7 +234,7 @@ blocked_in(t, {call!r}, "ppoll", "rt_sigsuspend")
 report = kill(t, force=True, timeout=1.0)
 done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran)
 ''')
-    assert_forced(result, "pthread_cancel")
+    assert_forced(result, "a checked cancellation signal")
 
 
 def test_hundred_forced_kills_then_a_healthy_interpreter():
@@ -474,3 +476,119 @@ done(why=why)
         assert "parking lot" in why["locked"]
     else:
         assert why["locked"] is None
+
+
+@pytest.fixture(scope="module")
+def native_victims(tmp_path_factory):
+    """A C++ library whose frames a forced unwind would abort in, and a plain C one."""
+    where = tmp_path_factory.mktemp("native")
+    return {kind: native_libs.build(kind, where) for kind in ("cxx", "c", "race_shim")}
+
+
+@pytest.mark.parametrize("function,masked", [
+    ("tk_noexcept_read", True),       # noexcept + RAII, every signal blocked
+    ("tk_catch_all_read", True),      # catch (...) around the read
+    ("tk_retry_read", False),         # retries on EOF: the interrupt rung cannot end it
+])
+def test_cxx_frames_are_refused_up_front(native_victims, function, masked):
+    # Unwinding through these frames aborts the process (exit 134: "terminate
+    # called without an active exception", "FATAL: exception not rethrown").
+    # The refusal must be known before trying, so the timeout never advises force.
+    lib = native_victims["cxx"]
+    result = run_case(f"""
+lib = ctypes.CDLL({lib!r})
+r, w = os.pipe()
+t = start(lambda: getattr(lib, {function!r})(r, {int(masked)}))
+blocked_in(t, "read")
+try:
+    kill(t, timeout=0.5)
+    timeout = None
+except KillTimeout as exc:
+    timeout = {{"text": str(exc), "force_refused": getattr(exc, "force_refused", "missing")}}
+try:
+    kill(t, force=True, timeout=0.5)
+    refused = None
+except ForceRefused as exc:
+    refused = str(exc)
+alive = t.is_alive()
+os.write(w, b"x"); t.join(10)
+done(timeout=timeout, refused=refused, alive=alive, ended=not t.is_alive())
+""")
+    name = os.path.basename(lib)
+    text = result["timeout"]["text"]
+    assert "force=True" not in text and "--force" not in text, text
+    assert name in text and "could abort the process" in text, text
+    assert name in result["timeout"]["force_refused"]
+    assert result["refused"] and name in result["refused"], result
+    assert "could abort the process" in result["refused"]
+    assert result["alive"] and result["ended"]
+
+
+@pytest.mark.parametrize("how", ["kill, all signals blocked", "forced rung alone"])
+def test_plain_c_library_is_still_force_killable(native_victims, how):
+    lib = native_victims["c"]
+    result = run_case(f"""
+how = {how!r}
+lib = ctypes.CDLL({lib!r})
+r, w = os.pipe()
+t = start(lambda: lib.tk_c_read(r, int(how.startswith("kill"))))
+blocked_in(t, "read")
+if how.startswith("kill"):
+    try:
+        kill(t, timeout=0.5)
+        advice = None
+    except KillTimeout as exc:
+        advice = {{"text": str(exc), "force_refused": exc.force_refused}}
+    report = kill(t, force=True, timeout=1.0)
+else:
+    advice, report = None, force(t)
+done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran,
+     advice=advice)
+""")
+    assert_forced(result, "a checked cancellation signal" if how.startswith("kill") else "a checked signal")
+    if how.startswith("kill"):
+        assert "force=True" in result["advice"]["text"]
+        assert result["advice"]["force_refused"] is None
+
+
+@pytest.mark.parametrize("masked", [True, False], ids=["all signals blocked", "signals open"])
+def test_call_completing_at_the_kill_leaves_nothing_pending(native_victims, masked):
+    # The race of issue 12 (F5): the blocked call completes right when the kill
+    # strikes. A preloaded shim completes the victim's read() just before the
+    # kill's signal (or a pthread_cancel) is sent, every time. pthread_cancel
+    # then stayed pending and fired in the GIL's wait: 2 of 3 children hung
+    # (3.11). Now the handler sees the call gone and declines: the kill is
+    # refused, and the thread keeps running through cancellation points.
+    shim, lib = native_victims["race_shim"], native_victims["c"]
+    for run in range(5):
+        result = run_case(f"""
+shim, lib = ctypes.CDLL({shim!r}), ctypes.CDLL({lib!r})
+r, w = os.pipe()
+stop, loops = [], [0]
+def victim():
+    while not stop:
+        lib.tk_c_read(r, {int(masked)})
+        loops[0] += 1
+t = start(victim)
+blocked_in(t, "read")
+shim.race_shim_arm(t.native_id, w)
+try:
+    outcome = "killed: " + str(force(t))
+except ForceRefused as exc:
+    outcome = "refused: " + str(exc)
+shim.race_shim_arm(0, -1)
+before = loops[0]
+for _ in range(5):                         # five more reads, cancellation points all
+    os.write(w, b"x")
+deadline = time.monotonic() + 10
+while t.is_alive() and loops[0] < before + 5 and time.monotonic() < deadline:
+    time.sleep(0.001)
+more = loops[0] - before
+stop.append(1); os.write(w, b"x"); t.join(10)
+done(outcome=outcome, completed=shim.race_shim_completed(), more=more,
+     ended_normally=not t.is_alive() and t.name in finally_ran)
+""", timeout=30, LD_PRELOAD=shim)
+        assert result["completed"] >= 1, result            # the race was staged
+        assert result["outcome"].startswith("refused: "), result
+        assert result["more"] >= 5 and result["ended_normally"], result
+
