@@ -87,6 +87,7 @@
 #endif  /* >= 3.13 */
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -550,6 +551,10 @@ dispose_thread_state(PyThreadState *tstate)
  * Python-facing functions
  */
 
+/* Longest wait force_cancel accepts, in seconds: far beyond any real use, and
+ * small enough that the microseconds fit a long (no undefined conversion). */
+#define FORCE_MAX_TIMEOUT 1e6
+
 /* Parse force_cancel's arguments. Returns 0, or -1 with an exception set. */
 static int
 parse_request(PyObject *args, unsigned long *ident, force_call *call,
@@ -562,8 +567,13 @@ parse_request(PyObject *args, unsigned long *ident, force_call *call,
                           &call->args[3], &call->args[4], &call->args[5], &call->sp,
                           &call->pc, cancel_signal, &timeout))
         return -1;
-    if (call->tid <= 0 || !(timeout > 0)) {
-        PyErr_SetString(PyExc_ValueError, "tid and timeout must be positive");
+    if (call->tid <= 0) {
+        PyErr_SetString(PyExc_ValueError, "tid must be positive");
+        return -1;
+    }
+    /* Checked before any conversion: NaN, infinities and huge values included. */
+    if (!isfinite(timeout) || timeout <= 0 || timeout > FORCE_MAX_TIMEOUT) {
+        PyErr_SetString(PyExc_ValueError, "timeout must be finite, positive and at most 1e6 seconds");
         return -1;
     }
     call->pid = getpid();

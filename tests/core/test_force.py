@@ -592,3 +592,14 @@ done(outcome=outcome, completed=shim.race_shim_completed(), more=more,
         assert result["outcome"].startswith("refused: "), result
         assert result["more"] >= 5 and result["ended_normally"], result
 
+
+def test_timeouts_out_of_range_are_rejected_before_conversion():
+    # F9: timeout * 1e6 converted to long was undefined for NaN and huge values.
+    request = (0, 1, 0, (0,) * 6, 0, 0, False)     # ident 0: no thread state
+    for timeout in (float("nan"), float("inf"), -1.0, 0.0, 1e300, 1e6 + 1):
+        with pytest.raises(ValueError, match="timeout"):
+            _native.force_cancel(*request, timeout)
+    with pytest.raises(ValueError, match="no other thread state"):
+        _native.force_cancel(*request, 1e6)                # the largest accepted
+
+
