@@ -62,6 +62,7 @@ locate() {
             place=$v label="CPython $v (pyenv)" ;;
         sid)
             if ! tk_sid_has "$name"; then why="not installed here (no python$name in $tk_sid_root)"; return 1; fi
+            if [ "$(id -u)" != 0 ]; then why="the sid root needs root (chroot)"; return 1; fi
             place=sid label="CPython $name (Debian sid root)" ;;
         *) why="unknown place '$where' in $tk_list_file"; return 1 ;;
     esac

@@ -144,7 +144,8 @@ fetch_debian_orig() {
                    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
                    -o Debug::NoLocking=1 -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root)
     say "3.13t: apt-get update ($ft_debian_suite sources, private configuration)"
-    if ! apt-get "${opts[@]}" update >>"$log" 2>&1; then
+    # --error-on=any: without it a failed download is only a warning.
+    if ! apt-get "${opts[@]}" update --error-on=any >>"$log" 2>&1; then
         rm -rf "$tmp"; fail="apt-get update failed"; return 1
     fi
     version=$ft_debian_version
@@ -230,6 +231,7 @@ copy_host_config() {   # the host's CA bundle, pip configuration, DNS, into root
 }
 
 mounted_under() { grep -q " $1[/ ]" /proc/mounts; }
+remove_partial() { mounted_under "$1" || rm -rf "$1"; }
 
 build_sid_root() {
     local log=$1 partial=$tk_sid_root.partial
@@ -246,11 +248,11 @@ build_sid_root() {
     # the target go away with it, even if it is interrupted.
     if ! nice -n 10 unshare --mount --propagation private -- \
             debootstrap --variant=minbase --include="$sid_packages" sid "$partial" "$mirror" >>"$log" 2>&1; then
-        fail="debootstrap failed"; return 1
+        remove_partial "$partial"; fail="debootstrap failed"; return 1
     fi
     copy_host_config "$partial"
     if ! tk_in_root --root "$partial" -- python3.14 -c 'import venv, ensurepip, sysconfig' >>"$log" 2>&1; then
-        fail="python3.14 in the new root does not work"; return 1
+        remove_partial "$partial"; fail="python3.14 in the new root does not work"; return 1
     fi
     say "3.14: apt-get update (inside the root)"
     tk_in_root --root "$partial" -- apt-get update >>"$log" 2>&1 || true
