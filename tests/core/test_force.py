@@ -587,7 +587,7 @@ more = loops[0] - before
 stop.append(1); os.write(w, b"x"); t.join(10)
 done(outcome=outcome, completed=shim.race_shim_completed(), more=more,
      ended_normally=not t.is_alive() and t.name in finally_ran)
-""", timeout=30, LD_PRELOAD=shim)
+""", timeout=30, LD_PRELOAD=" ".join(filter(None, [os.environ.get("LD_PRELOAD"), shim])))
         assert result["completed"] >= 1, result            # the race was staged
         assert result["outcome"].startswith("refused: "), result
         assert result["more"] >= 5 and result["ended_normally"], result
