@@ -312,10 +312,14 @@ def _lookup(target, infos):
                 [i for i in infos if i.native_id == number]
         named = [i for i in exact if i.identity != found[0].identity] if found else []
         if named:                      # a name that is also a number: say which
-            by = "ident" if found[0].ident == number else "native id"
+            by_ident = found[0].ident == number
+            by = "ident" if by_ident else "native id"
+            other = (f"native id {found[0].native_id}" if by_ident
+                     else f"ident {found[0].ident}")
             raise _Refusal(f"'{one_line(text)}' is ambiguous: {_describe(found[0])} has "
                            f"{by} {number}, and {_describe(named[0])} is named so; "
-                           "name one by its ident")
+                           f"give {other} for the first, ident {named[0].ident} for "
+                           "the second")
         if found:
             return found, False
     if len(exact) > 1:

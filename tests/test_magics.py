@@ -594,3 +594,20 @@ def test_a_completed_name_is_never_a_pattern_nor_an_option():
     assert result["odd"] == ['"a\'b \\x22c"'], result
     assert result["by_prefix"].startswith("killed 'a'b \"c'"), result
     assert result["alive"] == [True, True, False, False, True], result
+
+
+def test_a_name_that_is_its_own_id_is_no_ambiguity():
+    result = _run_shell("""
+        numbered = start("numbered")
+        named = start(str(numbered.ident))
+        hint = magic("killthread", named.name)
+        own = start("own-id")
+        own.name = str(own.native_id)
+        out = magic("killthread", own.name)
+        print(json.dumps({"hint": hint, "out": out, "native": numbered.native_id,
+                          "alive": [numbered.is_alive(), named.is_alive(), own.is_alive()]}))
+    """)
+    # The number is the first's ident: its native id is what names it alone.
+    assert f"give native id {result['native']} for the first" in result["hint"], result
+    assert result["out"].startswith("killed '") and result["out"].count("\n") == 1, result
+    assert result["alive"] == [True, True, False], result
