@@ -78,8 +78,7 @@ class ThreadMagics(Magics):
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
                 text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
-                # A name or source line must not add a line or drive the terminal.
-                print("\n".join(map(one_line, text.rstrip("\n").split("\n"))))
+                print(text.rstrip("\n"))     # stack() has escaped each of its lines
             elif args.text or not self._show_table(args):
                 print(_text_table(_sampler.take(), include_kernel=args.all, sort=args.sort))
 

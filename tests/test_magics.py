@@ -477,8 +477,11 @@ def test_messages_escape_control_characters(ip, sentinels):
                 _magic(ip, "killthread", str(thread.ident))
             message = str(caught.value)
             assert message.isprintable() and repr(thread.name)[1:-1] in message, message
-        stdout, _ = _magic(ip, "threads", f"--stack {own[0].ident}")
-        assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+        for thread in own:            # the stack's header names it: still one line
+            stdout, _ = _magic(ip, "threads", f"--stack {thread.ident}")
+            assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+            assert stdout.startswith(f"Thread '{repr(thread.name)[1:-1]}' (ident"), stdout
+            assert all(line.startswith("  ") for line in stdout.splitlines()[1:]), stdout
     finally:
         stop.set()
         for thread in own:
