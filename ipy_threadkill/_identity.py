@@ -136,14 +136,21 @@ def resolve(target):
         number = _parse_number(text)
         if number is None:
             return _by_name(text, by_ident)
-        named = [t for t in by_ident.values() if t.name == text and t.is_alive()]
         by_number = _by_number(number, idents, by_ident)
-        if named and by_number is not None and named[0].ident != by_number.ident:
+        named = [t for t in by_ident.values() if t.name == text and t.is_alive()]
+        if by_number is None and named:          # a name made of digits, nothing else
+            return _by_name(text, by_ident)
+        others = [t for t in named if by_number is not None and t.ident != by_number.ident]
+        if others:
+            # Another id of each names it unambiguously (the number may be an ident).
+            kind, other = (("ident", f"native id {by_number.native_id}")
+                           if by_number.ident == number else
+                           ("native id", f"ident {by_number.ident}"))
+            listed = " and ".join(f"'{t.name}' (ident {t.ident})" for t in others)
             raise AmbiguousTarget(
-                f"'{text}' is ambiguous: it is the ident or native id of "
-                f"{by_number.describe()} and the name of '{named[0].name}' (ident "
-                f"{named[0].ident}); name one by ident",
-                candidates=[by_number.thread or by_number.ident, named[0]])
+                f"'{text}' is ambiguous: it is the {kind} of {by_number.describe()} "
+                f"and the name of {listed}; give {other} for the first, or the ident "
+                "of the other", candidates=[by_number.thread or by_number.ident, *others])
         target = number
 
     if target in idents:

@@ -78,8 +78,7 @@ class ThreadMagics(Magics):
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
                 text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
-                # A name or source line must not add a line or drive the terminal.
-                print("\n".join(map(one_line, text.rstrip("\n").split("\n"))))
+                print(text.rstrip("\n"))     # stack() has escaped each of its lines
             elif args.text or not self._show_table(args):
                 print(_text_table(_sampler.take(), include_kernel=args.all, sort=args.sort))
 
@@ -102,7 +101,9 @@ class ThreadMagics(Magics):
     @no_var_expand
     @magic_arguments()
     @argument("targets", nargs="*", metavar="TARGET",
-              help="ident, native id, thread name, or a name pattern such as 'worker-*'")
+              help="ident, native id, thread name, or a name pattern such as "
+                   "'worker-*' (quote a name with spaces; inside \"...\", \\xNN and "
+                   "\\uNNNN stand for that character, never a wildcard)")
     @argument("--force", action="store_true",
               help="if a gentle kill fails, cancel the thread hard: its cleanup does "
                    "not run and locks it holds stay held")
@@ -227,7 +228,9 @@ def _started_by_cell(cell, infos):
 # In double quotes, \\ and \xNN, \uNNNN, \UNNNNNNNN stand for one character (any
 # other backslash is itself): completion writes any name that way, a quote or a
 # control character included. IPython splits arguments without escapes, so a
-# quoted token can never hold its own quote character.
+# quoted token can never hold its own quote character. A character written as an
+# escape is literal: "worker-\x2a" names the thread called worker-* and is never
+# a pattern, so a completed name cannot match other threads if its own is gone.
 _ESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
 _SPLIT_AT = " \t\r\n"          # where IPython's argument splitting cuts a line
 
@@ -242,30 +245,53 @@ def _unescape(match):
         return match.group(0)
 
 
+def _target(token):
+    """A TARGET as IPython split it (quotes kept): the text it stands for, and
+    the fnmatch pattern it is too, or None. Quotes hold a name with spaces
+    together; in "..." escapes are decoded, and the characters they give are
+    never wildcards."""
+    if not (len(token) >= 2 and token[0] == token[-1] and token[0] in "'\""):
+        return token, (token if _GLOB.search(token) else None)
+    inner = token[1:-1]
+    if token[0] == "'":
+        return inner, (inner if _GLOB.search(inner) else None)
+    text, pattern, wild, at = [], [], False, 0
+    for match in _ESCAPE.finditer(inner):
+        typed = inner[at:match.start()]
+        char = _unescape(match)
+        wild = wild or bool(_GLOB.search(typed))
+        text += [typed, char]
+        pattern += [typed, f"[{char}]" if char in "*?[" else char]
+        at = match.end()
+    typed = inner[at:]
+    wild = wild or bool(_GLOB.search(typed))
+    text.append(typed)
+    pattern.append(typed)
+    return "".join(text), ("".join(pattern) if wild else None)
+
+
 def _unquote(token):
-    """A TARGET as typed, without the quotes that hold a name with spaces together
-    (IPython splits magic arguments keeping quotes); escapes decoded in "..."."""
-    if len(token) >= 2 and token[0] == token[-1] and token[0] in "'\"":
-        inner = token[1:-1]
-        return _ESCAPE.sub(_unescape, inner) if token[0] == '"' else inner
-    return token
+    """The text a TARGET stands for (see _target)."""
+    return _target(token)[0]
 
 
 def _quote(name):
     """`name` as a TARGET that reads back as exactly itself through the magic's
-    parsing: bare, in single quotes, or in double quotes with escapes. A name
-    that starts with a dash is always quoted, so that it is never an option."""
+    parsing, and never as a pattern: bare, in single quotes, or in double quotes
+    with escapes. A name that starts with a dash is always quoted, so that it is
+    never an option. The result is printable: a completion menu shows it safely."""
     printable = name.isprintable()
-    if (name and printable and name[0] not in "'\"-"
+    wild = bool(_GLOB.search(name))
+    if (name and printable and not wild and name[0] not in "'\"-"
             and not any(ch in _SPLIT_AT for ch in name)):
         return name
-    if printable and "'" not in name:
+    if printable and not wild and "'" not in name:
         return f"'{name}'"
     out = []
     for ch in name:
         if ch == "\\":
             out.append("\\\\")
-        elif ch == '"' or not ch.isprintable():
+        elif ch == '"' or ch in "*?[" or not ch.isprintable():
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else
                        f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
@@ -277,7 +303,7 @@ def _quote(name):
 def _lookup(target, infos):
     """The threads TARGET names, the kernel's included, and whether it was a pattern.
     A number is an ident, else a native id; then an exact name; then a pattern."""
-    text = target = _unquote(target)
+    text, pattern = _target(target)
     number = _number(text)
     exact = [i for i in infos if i.name == text]
     if number is not None:
@@ -285,10 +311,14 @@ def _lookup(target, infos):
                 [i for i in infos if i.native_id == number]
         named = [i for i in exact if i.identity != found[0].identity] if found else []
         if named:                      # a name that is also a number: say which
-            by = "ident" if found[0].ident == number else "native id"
+            by_ident = found[0].ident == number
+            by = "ident" if by_ident else "native id"
+            other = (f"native id {found[0].native_id}" if by_ident
+                     else f"ident {found[0].ident}")
             raise _Refusal(f"'{one_line(text)}' is ambiguous: {_describe(found[0])} has "
                            f"{by} {number}, and {_describe(named[0])} is named so; "
-                           "name one by its ident")
+                           f"give {other} for the first, ident {named[0].ident} for "
+                           "the second")
         if found:
             return found, False
     if len(exact) > 1:
@@ -298,8 +328,8 @@ def _lookup(target, infos):
                        "name one by ident")
     if exact:
         return exact, False
-    if _GLOB.search(text):
-        found = [i for i in infos if fnmatch.fnmatchcase(i.name, text)]
+    if pattern is not None:
+        found = [i for i in infos if fnmatch.fnmatchcase(i.name, pattern)]
         if found:
             return found, True
         raise _Refusal(f"no running thread matches '{one_line(text)}'")
@@ -437,8 +467,10 @@ _LINE = re.compile(r"\s*%(killthread|threads)\s")
 
 
 def _current_word(text):
-    """The argument being typed at the end of `text`, and the one before it."""
-    words = re.findall(r"""(?:[^\s'"]+|'[^']*'?|"[^"]*"?)+""", text)
+    """The argument being typed at the end of `text`, and the one before it,
+    split as IPython splits arguments: a quote opens an argument only at its
+    start, and closes it."""
+    words = re.findall(r"""'[^']*'?|"[^"]*"?|[^ \t\r\n'"][^ \t\r\n]*""", text)
     if not words or text[-1:].isspace():
         return "", words[-1] if words else ""
     return words[-1], words[-2] if len(words) > 1 else ""
@@ -460,16 +492,31 @@ def complete_thread_magics(context):
     elif previous == "--cell":
         candidates = sorted({str(i.started_by_cell) for i in _live(False)
                              if i.started_by_cell is not None}, key=int)
-    elif word.startswith("-") or (magic == "threads" and previous != "--stack"):
-        candidates = _OPTIONS[magic]
+    elif magic == "threads" and previous != "--stack":
+        candidates = [c for c in _OPTIONS[magic] if c.startswith(word)]
     else:
         infos = _live(include_kernel=magic == "threads")
-        candidates = [str(i.ident) for i in infos if i.ident is not None]
-        candidates += sorted({_quote(i.name) for i in infos})
-    completions = [SimpleCompletion(c, type="thread") for c in candidates
-                   if c.startswith(word)]
+        # Options first; a name that starts with a dash comes after, quoted.
+        candidates = [c for c in _OPTIONS[magic] if word and c.startswith(word)
+                      and magic == "killthread"]
+        candidates += [str(i.ident) for i in infos
+                       if i.ident is not None and str(i.ident).startswith(word)]
+        # A name is offered for what the fragment means, not how it is written:
+        # "a" offers the thread a'b "c as "a'b \x22c".
+        typed = _typed(word)
+        candidates += sorted({_quote(i.name) for i in infos if i.name.startswith(typed)})
+    completions = [SimpleCompletion(c, type="thread") for c in candidates]
     return {"completions": completions, "matched_fragment": word,
             "suppress": bool(completions), "ordered": True}
+
+
+def _typed(word):
+    """The start of a name that the fragment `word` (maybe an unclosed quote)
+    stands for."""
+    if word[:1] in ("'", '"'):
+        closed = len(word) >= 2 and word[-1] == word[0]
+        word = word if closed else word + word[0]
+    return _unquote(word)
 
 
 def _live(include_kernel):

@@ -16,6 +16,7 @@ from typing import Optional
 
 from . import _blocking, _kernel, _origin, _proc
 from ._identity import ThreadIdentity, native_id_of, resolve
+from ._text import one_line
 from .errors import NoSuchThread
 
 # Record who starts threads from the moment the package is imported (see _origin).
@@ -328,4 +329,4 @@ def stack(target):
         source = linecache.getline(filename, f.f_lineno, f.f_globals).strip()
         if source:
             lines.append(f"    {source}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(one_line, lines)) + "\n"     # a name must not add a line

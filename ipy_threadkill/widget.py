@@ -117,19 +117,22 @@ def _cpu_html(percent):
             f"<span>{percent} %</span></div>")
 
 
-def _cell_html(text):
+def _cell_html(text, tooltip=None):
     """A table cell showing `text` literally: escaped, never typeset as math
     (ipywidgets' Label typesets its value; HTML sets it as markup, unprocessed),
-    on one line."""
-    return ("<div style='white-space:pre;overflow:hidden;text-overflow:ellipsis'>"
-            f"{html.escape(one_line(text))}</div>")
+    on one line, with `tooltip` (default: the whole text) as its title. (A
+    Label's or HTML's own tooltip goes to its description, hidden when empty.)"""
+    text = one_line(text)
+    tooltip = text if tooltip is None else one_line(tooltip)
+    return (f"<div title=\"{html.escape(tooltip)}\" "
+            "style='white-space:pre;overflow:hidden;text-overflow:ellipsis'>"
+            f"{html.escape(text)}</div>")
 
 
 def _stack_html(text):
-    """A stack as a literal block, each line escaped by one_line()."""
-    lines = "\n".join(map(one_line, text.rstrip("\n").split("\n")))
+    """A stack as a literal block (stack() has escaped each of its lines)."""
     return ("<pre style='margin:0 0 4px 1em;font-size:85%;line-height:1.3'>"
-            f"{html.escape(lines)}</pre>")
+            f"{html.escape(text)}</pre>")
 
 
 def _frontend_routing(data, default):
@@ -259,19 +262,19 @@ class _Row:
         if shown == self.shown and not self.stack_toggle.value:
             return
         self.shown = shown
-        _set(self.name, value=_cell_html(info.name), tooltip=info.name)
-        _set(self.ident, value=_cell_html(str(info.ident)),
-             tooltip=f"native thread id {info.native_id}")
-        _set(self.state, value=_cell_html(info.state),
-             tooltip=f"{info.state} (the kernel needs it: {info.kernel_reason})"
-             if info.kernel_reason else info.state)
+        _set(self.name, value=_cell_html(info.name))
+        _set(self.ident, value=_cell_html(str(info.ident),
+                                          f"native thread id {info.native_id}"))
+        _set(self.state, value=_cell_html(
+            info.state, f"{info.state} (the kernel needs it: {info.kernel_reason})"
+            if info.kernel_reason else None))
         _set(self.cpu, value=_cpu_html(_cpu_bucket(info.cpu_percent)))
-        _set(self.where, value=_cell_html(info.where or ""), tooltip=info.where or "")
+        _set(self.where, value=_cell_html(info.where or ""))
         _set(self.started_by, value=_cell_html(info.started_by or ""))
         _set(self.age, value=_cell_html(_format_age(info.age)))
         _set(self.kill_button, disabled=self.killing or not info.killable,
-             tooltip=(info.kill_plan if info.killable else
-                      f"not killable: {info.kernel_reason or info.kill_plan}"))
+             tooltip=one_line(info.kill_plan if info.killable else
+                              f"not killable: {info.kernel_reason or info.kill_plan}"))
         if self.stack_toggle.value:
             try:
                 text = stack(info)
@@ -512,7 +515,10 @@ class ThreadTable(widgets.VBox):
         except KillTimeout as exc:
             # Offered only where a forced kill would be tried (else why not is said).
             text, timed_out = str(exc), True
-            offer_force = not force and getattr(exc, "force_refused", None) is None
+            refused = getattr(exc, "force_refused", None)
+            offer_force = not force and refused is None
+            if not force and refused is not None and str(refused) not in text:
+                text += f"; a forced kill would be refused: {refused}"
         except ThreadKillError as exc:          # refused: gone, recycled, protected, ...
             text = str(exc)
         except Exception as exc:                # the row must not stay stuck in "killing"

@@ -477,8 +477,11 @@ def test_messages_escape_control_characters(ip, sentinels):
                 _magic(ip, "killthread", str(thread.ident))
             message = str(caught.value)
             assert message.isprintable() and repr(thread.name)[1:-1] in message, message
-        stdout, _ = _magic(ip, "threads", f"--stack {own[0].ident}")
-        assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+        for thread in own:            # the stack's header names it: still one line
+            stdout, _ = _magic(ip, "threads", f"--stack {thread.ident}")
+            assert _printable_lines(stdout.rstrip("\n")), repr(stdout)
+            assert stdout.startswith(f"Thread '{repr(thread.name)[1:-1]}' (ident"), stdout
+            assert all(line.startswith("  ") for line in stdout.splitlines()[1:]), stdout
     finally:
         stop.set()
         for thread in own:
@@ -559,3 +562,55 @@ def test_timeout_over_the_limit_is_a_usage_error(ip, sentinels, value):
     with pytest.raises(UsageError, match="--timeout must be") as caught:
         _magic(ip, "killthread", f"--timeout {value} sentinel-a")
     assert "\n" not in str(caught.value) and _alive(sentinels)
+
+
+def test_a_completed_name_is_never_a_pattern_nor_an_option():
+    result = _run_shell("""
+        from IPython.core.completer import provisionalcompleter
+        def complete(text):
+            with provisionalcompleter():
+                return [c.text for c in ip.Completer.completions(text, len(text))]
+        ends = threading.Event()
+        starred = start("worker-*", ends.wait)
+        others = [start("worker-1"), start("worker-2")]
+        dashed = start("--all")
+        odd = start("a'b \\"c")
+        keeper = start("keeper")
+        star = [c for c in complete("%killthread work") if "*" in c or "\\\\x2a" in c]
+        # The thread a completion named is gone by the time Enter is pressed.
+        ends.set(); starred.join(10)
+        late = magic("killthread", star[0])
+        offered_dash = complete("%killthread --a")
+        as_option = magic("killthread", offered_dash[-1])
+        offered_odd = complete("%killthread a")
+        by_prefix = magic("killthread", offered_odd[0])
+        print(json.dumps({"star": star, "late": late, "dash": offered_dash,
+                          "as_option": as_option, "odd": offered_odd,
+                          "by_prefix": by_prefix,
+                          "alive": [t.is_alive() for t in others + [dashed, odd, keeper]]}))
+    """)
+    assert len(result["star"]) == 1, result
+    assert result["late"].startswith("UsageError: no running thread is named 'worker-*'"), result
+    assert result["dash"][0] == "--all" and result["dash"][-1] == "'--all'", result
+    assert result["as_option"].startswith("killed '--all'"), result
+    assert result["as_option"].count("\n") == 1, result           # that thread only
+    assert result["odd"] == ['"a\'b \\x22c"'], result
+    assert result["by_prefix"].startswith("killed 'a'b \"c'"), result
+    assert result["alive"] == [True, True, False, False, True], result
+
+
+def test_a_name_that_is_its_own_id_is_no_ambiguity():
+    result = _run_shell("""
+        numbered = start("numbered")
+        named = start(str(numbered.ident))
+        hint = magic("killthread", named.name)
+        own = start("own-id")
+        own.name = str(own.native_id)
+        out = magic("killthread", own.name)
+        print(json.dumps({"hint": hint, "out": out, "native": numbered.native_id,
+                          "alive": [numbered.is_alive(), named.is_alive(), own.is_alive()]}))
+    """)
+    # The number is the first's ident: its native id is what names it alone.
+    assert f"give native id {result['native']} for the first" in result["hint"], result
+    assert result["out"].startswith("killed '") and result["out"].count("\n") == 1, result
+    assert result["alive"] == [True, True, False], result

@@ -133,9 +133,13 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 def _reads_back(name):
     """The TARGET completion offers for `name`, parsed exactly as %killthread does."""
     from ipy_threadkill import magics
-    args = magics.parse_argstring(magics.ThreadMagics.killthread, magics._quote(name))
+    quoted = magics._quote(name)
+    assert quoted.isprintable(), quoted              # safe to show in a completion menu
+    args = magics.parse_argstring(magics.ThreadMagics.killthread, quoted)
     assert len(args.targets) == 1 and not args.all and not args.force, args
-    return magics._unquote(args.targets[0])
+    text, pattern = magics._target(args.targets[0])
+    assert pattern is None, (name, args.targets)      # an exact name, never a pattern
+    return text
 
 
 @settings(max_examples=500, deadline=None, database=None)
@@ -147,5 +151,6 @@ def test_completed_name_parses_back_to_itself(name):
 def test_completed_name_parses_back_for_the_hard_cases():
     for name in ("", " ", "--all", "-", "--", "-h", "'", '"', "a'b\"c d", "x\\x41",
                  "\\", "job{1}", "$x", "worker-*", "two\nlines", "\x1b[2J", "\u202e",
-                 "session-s1{__import__('os').system('id')}", '"quoted"', "'q'"):
+                 "session-s1{__import__('os').system('id')}", '"quoted"', "'q'",
+                 "*", "worker-?", "[ab]", "a'b\"c*", "\\x2a", "'*'", "\U0010ffff"):
         assert _reads_back(name) == name, name

@@ -441,10 +441,14 @@ def test_text_from_threads_is_shown_literally():
     refused = next(r for r in rows if r.info.ident == own.ident)
     refused.kill_button.click()
     status = table._status.value
+    two = next(r for r in rows if r.info.name == NAMES[2])     # "two\\nlines"
+    two.stack_toggle.value = True
+    table.refresh()
+    shown_stack = two.extras["stack"].value
     text = table.text()
     stop.set(); table.close()
     print(json.dumps(dict(cells=cells, names=[r.info.name for r in rows], status=status,
-                          text=text, plain=table.status)))
+                          text=text, plain=table.status, stack=shown_stack)))
     """)
     names = out["names"]
     assert sorted(names) == sorted(HOSTILE + [HOSTILE[0]])
@@ -460,6 +464,9 @@ def test_text_from_threads_is_shown_literally():
         assert any(f">{html.escape(one_line(name))}</div>" in v for v in values), name
     assert "refusing to kill" in out["plain"] and out["status"].isprintable()
     assert repr(HOSTILE[0])[1:-1] in out["status"]
+    stack = out["stack"].split("\n")      # the name in its header adds no line
+    assert stack[0].startswith("<pre") and "Thread &#x27;two\\nlines&#x27;" in stack[0], stack
+    assert stack[-1] == "</pre>" and all(line.startswith("  ") for line in stack[1:-1]), stack
     lines = out["text"].split("\n")
     assert all(line.isprintable() for line in lines), out["text"]
     for name in HOSTILE:
@@ -488,7 +495,9 @@ def test_force_is_offered_only_where_a_forced_kill_would_be_tried():
     print(json.dumps(offered))
     """)
     assert out["None"] == [True, "still alive after 2 s"], out
-    assert out["it holds the GIL in C code"] == [False, "still alive after 2 s"], out
+    assert out["it holds the GIL in C code"] == [
+        False, "still alive after 2 s; a forced kill would be refused: it holds the GIL "
+        "in C code"], out
 
 
 def test_refresh_interval_is_checked_like_every_timeout():

@@ -22,7 +22,10 @@ from .conftest import write_notebook
 SCREENSHOT = os.path.join(ROOT, "docs", "widget.png")
 BUSY_LIMIT = 30            # seconds the busy cell waits for the runaway to die
 
-SETUP = """\
+# A thread name that ipywidgets' Label typeset as math, and markup that would run.
+LITERAL = r"$\color{red}{x}$ <b>bold</b> <img src=x onerror=alert(1)>"
+
+SETUP = f"LITERAL = {LITERAL!r}\n" + """\
 import os, socket, subprocess, threading, time
 from ipy_threadkill.widget import ThreadTable
 
@@ -50,7 +53,7 @@ workers = {name: threading.Thread(target=target, args=args, name=name, daemon=Tr
 for w in workers.values():
     w.start()
 # Text from a thread is shown as it is: not typeset as math, not read as markup.
-literal = threading.Thread(target=ready.wait, name="$x^2$ <b>b</b>", daemon=True)
+literal = threading.Thread(target=threading.Event().wait, name=LITERAL, daemon=True)
 literal.start()
 victim = workers["runaway"]
 victim_native_id = victim.native_id
@@ -125,6 +128,8 @@ def _ask_kernel(server, name, code, timeout=10):
 @pytest.mark.parametrize("frontend", list(FRONTENDS))
 def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
     server = jupyter_server
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     name = f"threads-{frontend}.ipynb"
     write_notebook(server.root / name, [SETUP, BUSY])
     page.goto(server.url(FRONTENDS[frontend].format(name=name)))
@@ -133,9 +138,18 @@ def test_kill_button_in_a_real_browser(frontend, jupyter_server, page):
 
     row = _row(page, "runaway")
     row.wait_for()
-    literal = page.locator(".ipy-threadkill-name").filter(has_text="<b>b</b>")
+    # The name shows as typed: no math, no markup, no element made from it; the
+    # status line that quotes it after a kill likewise. (Killed: out of the screenshot.)
+    literal = _row(page, LITERAL)
     literal.wait_for()
-    assert literal.evaluate("e => e.textContent") == "$x^2$ <b>b</b>"
+    made = "b, img, mjx-container, .MathJax, math, svg"
+    assert literal.locator(".ipy-threadkill-name").evaluate("e => e.textContent") == LITERAL
+    assert literal.locator(made).count() == 0
+    literal.locator("button", has_text="Kill").click()
+    page.locator(".ipy-threadkill-status", has_text=f"killed '{LITERAL}'").wait_for()
+    assert page.locator(".ipy-threadkill-status").locator(made).count() == 0
+    literal.wait_for(state="detached")
+    assert dialogs == []                    # onerror=alert(1) never ran
     page.locator(".jp-OutputArea-output", has_text="busy cell started").wait_for()
     table = page.locator(".ipy-threadkill-table")
     # The moment the screenshot shows: a cell running (the main thread's row is in

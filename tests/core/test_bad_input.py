@@ -186,4 +186,21 @@ print(json.dumps({'results': results, 'idents': [numbered.thread.ident, by_nativ
     for (kind, count, message), named in zip(outcome["results"], outcome["idents"][1:]):
         assert kind == "AmbiguousTarget" and count == 2, message
         assert str(outcome["idents"][0]) in message and str(named) in message, message
+        assert "native id" in message, message        # an id that names the first alone
     assert outcome["alive"] == [True, True, True]
+
+
+def test_a_numeric_name_alone_or_of_the_numbered_thread_is_no_ambiguity():
+    outcome = run_json("""
+import json, threading, time
+import ipy_threadkill as tk
+from tests.victims import Victim
+bystander = Victim(lambda p: time.sleep(3600), name='bystander').start()
+digits = Victim(lambda p: time.sleep(3600), name='424242424242').start()
+own = Victim(lambda p: time.sleep(3600), name='own-id').start()
+own.thread.name = str(own.thread.native_id)      # its name is its own native id
+reports = [tk.kill(v.thread.name) for v in (digits, own)]
+print(json.dumps({'died': [r.died for r in reports],
+                  'alive': [v.thread.is_alive() for v in (bystander, digits, own)]}))
+""")
+    assert outcome == {"died": [True, True], "alive": [True, False, False]}
