@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from . import _native, _proc
+from . import _native, _native_stack, _proc
 
 SYSCALLS = getattr(_native, "SYSCALLS", {})
 _NAMES = {nr: name for name, nr in SYSCALLS.items()}
@@ -279,33 +279,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_open_lock)
 
 
-class _Memory:
-    """Reads this process's memory through /proc/self/mem, which fails with an
-    error (never a crash) if the address was unmapped meanwhile."""
-
-    def __init__(self):
-        self.fd = None
-        self.pid = None
-
-    def read(self, address, size):
-        if self.pid != os.getpid():          # a forked child must not read its parent
-            with _open_lock:
-                if self.pid != os.getpid():
-                    try:
-                        self.fd = os.open("/proc/self/mem", os.O_RDONLY | os.O_CLOEXEC)
-                    except OSError:
-                        self.fd = None
-                    self.pid = os.getpid()
-        if self.fd is None:
-            return None
-        try:
-            data = os.pread(self.fd, size, address)
-        except (OSError, OverflowError, ValueError):
-            return None
-        return data if len(data) == size else None
-
-
-_memory = _Memory()
+# One reader of this process's memory for every analysis (see _native_stack).
+_memory = _native_stack.memory
 
 
 def _timespec(address):

@@ -78,13 +78,16 @@ class _Maps:
 
 
 class _Memory:
-    """pread on /proc/self/mem, reopened in a forked child, called through libc
-    with the GIL held: a Python-level read would hand the GIL to the victim,
-    which then runs (its pending exception firing wherever it happens to be)
-    while the killer is still looking at it."""
+    """pread on /proc/self/mem (an unmapped address is an error, never a crash),
+    reopened in a forked child, called through libc with the GIL held: a
+    Python-level read would hand the GIL to the victim, which then runs (its
+    pending exception firing wherever it happens to be) while the killer is
+    still looking at it."""
 
     def __init__(self):
         self.fd, self.pid, self.lock = None, None, threading.Lock()
+        if hasattr(os, "register_at_fork"):     # a forking reader's lock stays held
+            os.register_at_fork(after_in_child=self._reset_lock)
         try:
             libc = ctypes.PyDLL(None, use_errno=True)
             self.pread = libc.pread
@@ -93,6 +96,9 @@ class _Memory:
             return
         self.pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
         self.pread.restype = ctypes.c_ssize_t
+
+    def _reset_lock(self):
+        self.lock = threading.Lock()
 
     def read(self, address, size):
         if self.pid != os.getpid():
@@ -110,19 +116,19 @@ class _Memory:
         return buffer.raw[:size] if got == size else None
 
 
-_memory = _Memory()
+memory = _Memory()
 
 
 def _after_call(address):
     """Whether the instruction before `address` is a call (x86_64: `e8 rel32`, or
     `ff /2`, an indirect call of 2 to 7 bytes; aarch64: `bl` or `blr`)."""
     if os.uname().machine == "aarch64":
-        data = _memory.read(address - 4, 4)
+        data = memory.read(address - 4, 4)
         if data is None:
             return False
         word = int.from_bytes(data, "little")
         return word >> 26 == 0b100101 or word & 0xFFFFFC1F == 0xD63F0000
-    data = _memory.read(address - 7, 7)
+    data = memory.read(address - 7, 7)
     if data is None:
         return False
     if data[2] == 0xE8:                       # call rel32, five bytes
@@ -147,7 +153,7 @@ def _objects_above(sp):
     while address < end:
         size = min(piece, end - address)
         size -= size % WORD
-        data = _memory.read(address, size) if size else None
+        data = memory.read(address, size) if size else None
         if data is None:
             raise LookupError("the stack cannot be read")
         for offset in range(0, size, WORD):
