@@ -61,7 +61,7 @@ class Victim:
         return self.identity.native_id
 
     def describe(self):
-        return f"'{self.name}' (ident {self.ident})"
+        return describe(self)
 
     def has_thread_state(self):
         """Whether the victim still has its Python thread state. Its ident alone
@@ -87,6 +87,12 @@ class Victim:
         return not self.os_thread_alive()
 
 
+def describe(thread):
+    """`thread` (anything with .name, .ident, .native_id) as messages name it."""
+    ident = thread.ident if thread.ident is not None else f"native {thread.native_id}"
+    return f"'{thread.name}' (ident {ident})"
+
+
 def _threads_by_ident():
     return {t.ident: t for t in threading.enumerate() if t.ident is not None}
 
@@ -95,6 +101,18 @@ def _victim(ident, by_ident):
     thread = by_ident.get(ident)
     name = thread.name if thread is not None else f"<bare thread {ident}>"
     return Victim(identity_of(ident, thread), name, thread)
+
+
+@dataclass(frozen=True)
+class _Bare:
+    """A live thread that has no Thread object, as a request may name it."""
+
+    ident: int
+    native_id: Optional[int]
+
+    @property
+    def name(self):
+        return f"<bare thread {self.ident}>"
 
 
 def live_idents():
@@ -131,48 +149,59 @@ def resolve(target):
         raise InvalidTarget("target must be a Thread, an ident, a native id or a "
                             f"thread name, not {type(target).__name__}")
 
+    live = [t for t in by_ident.values() if t.is_alive() or t.ident in idents]
+    live += [_Bare(i, native_id_of(i)) for i in idents if i not in by_ident]
     if isinstance(target, str):
-        text = target.strip()
-        number = _parse_number(text)
-        if number is None:
-            return _by_name(text, by_ident)
-        by_number = _by_number(number, idents, by_ident)
-        named = [t for t in by_ident.values() if t.name == text and t.is_alive()]
-        if by_number is None and named:          # a name made of digits, nothing else
-            return _by_name(text, by_ident)
-        others = [t for t in named if by_number is not None and t.ident != by_number.ident]
-        if others:
-            # Another id of each names it unambiguously (the number may be an ident).
-            kind, other = (("ident", f"native id {by_number.native_id}")
-                           if by_number.ident == number else
-                           ("native id", f"ident {by_number.ident}"))
-            listed = " and ".join(f"'{t.name}' (ident {t.ident})" for t in others)
-            raise AmbiguousTarget(
-                f"'{text}' is ambiguous: it is the {kind} of {by_number.describe()} "
-                f"and the name of {listed}; give {other} for the first, or the ident "
-                "of the other", candidates=[by_number.thread or by_number.ident, *others])
-        target = number
-
-    if target in idents:
-        return _victim(target, by_ident)
-    for ident in idents:
-        if native_id_of(ident, by_ident.get(ident)) == target:
-            return _victim(ident, by_ident)
-    if target in (_proc.task_ids() or ()):
-        raise NoSuchThread(f"native thread {target} runs no Python code (a C library's "
-                           "thread); it cannot be killed safely")
-    raise NoSuchThread(f"no running thread has ident or native id {target}; "
-                       "see %threads / ipy_threadkill.threads()")
+        return _victim(choose(target.strip(), live).ident, by_ident)
+    found = _by_number(target, live)
+    if found is None:
+        raise _unknown_number(target)
+    return _victim(found.ident, by_ident)
 
 
-def _by_number(number, idents, by_ident):
-    """The Victim whose ident, else native id, is `number`, or None."""
-    if number in idents:
-        return _victim(number, by_ident)
-    for ident in idents:
-        if native_id_of(ident, by_ident.get(ident)) == number:
-            return _victim(ident, by_ident)
+def choose(text, candidates):
+    """The one of `candidates` (anything with .ident, .native_id and .name) that
+    the typed `text` names: a number is an ident, else a native id; else it is a
+    name, matched exactly, which must be unique. A number that is one thread's id
+    and another's name is ambiguous. kill() and %killthread both choose here.
+
+    Raises NoSuchThread or AmbiguousTarget (its `candidates` are those it matched)."""
+    number = _parse_number(text)
+    named = [c for c in candidates if c.name == text]
+    found = None if number is None else _by_number(number, candidates)
+    if found is None:
+        if number is None or named:          # a name made of digits, nothing else
+            return _by_name(text, named)
+        raise _unknown_number(number)
+    others = [c for c in named if (c.ident, c.native_id) != (found.ident, found.native_id)]
+    if others:
+        # Another id of each names it unambiguously (the number may be an ident).
+        kind, other = (("ident", f"native id {found.native_id}")
+                       if found.ident == number else
+                       ("native id", f"ident {found.ident}"))
+        listed = " and ".join(describe(c) for c in others)
+        raise AmbiguousTarget(
+            f"'{text}' is ambiguous: it is the {kind} of {describe(found)} "
+            f"and the name of {listed}; give {other} for the first, or the ident "
+            "of the other", candidates=[found, *others])
+    return found
+
+
+def _by_number(number, candidates):
+    """The candidate whose ident, else native id, is `number`, or None."""
+    for field in ("ident", "native_id"):
+        for candidate in candidates:
+            if getattr(candidate, field) == number:
+                return candidate
     return None
+
+
+def _unknown_number(number):
+    if number in (_proc.task_ids() or ()):
+        return NoSuchThread(f"native thread {number} runs no Python code (a C library's "
+                            "thread); it cannot be killed safely")
+    return NoSuchThread(f"no running thread has ident or native id {number}; "
+                        "see %threads / ipy_threadkill.threads()")
 
 
 def _parse_number(text):
@@ -182,12 +211,11 @@ def _parse_number(text):
         return None
 
 
-def _by_name(name, by_ident):
-    matches = [t for t in by_ident.values() if t.name == name and t.is_alive()]
+def _by_name(name, matches):
     if not matches:
         raise NoSuchThread(f"no running thread is named '{name}'")
     if len(matches) > 1:
         listed = ", ".join(str(t.ident) for t in matches)
         raise AmbiguousTarget(f"{len(matches)} threads are named '{name}' (idents "
                               f"{listed}); name one by ident", candidates=matches)
-    return _victim(matches[0].ident, by_ident)
+    return matches[0]
