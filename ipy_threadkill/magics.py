@@ -9,7 +9,6 @@ raises, become one line (a UsageError, or the line for that thread). Every
 target is resolved before anything is killed, so a bad one changes nothing.
 """
 import contextlib
-import fnmatch
 import importlib.util
 import re
 import sys
@@ -20,37 +19,18 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import _arguments, _kernel, engine
-from ._text import clip, one_line
+from . import _arguments, _views, engine
+from ._text import one_line
+from ._views import Refusal
 from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack, threads
 
-_SORTS = ("cpu", "name", "age")
-_GLOB = re.compile(r"[*?[]")
 # CPU % is measured between two snapshots of the table's own (so that completion or
 # %killthread in between do not shorten it), over a recent window: at least
 # _CPU_MIN seconds (shorter is noise), and a fresh _CPU_FRESH when the previous
 # %threads is older than _CPU_STALE (an average over minutes hides a runaway) or
 # did not see every thread.
 _CPU_MIN, _CPU_FRESH, _CPU_STALE = 0.05, 0.2, 5.0
-# Column caps keep the text table readable in a notebook's output area.
-_WIDTHS = {"name": 28, "state": 40, "where": 44, "started by": 24}
-
-
-def _describe(info):
-    ident = info.ident if info.ident is not None else f"native {info.native_id}"
-    return f"'{one_line(info.name)}' (ident {ident})"
-
-
-def _protection(info):
-    """Why `info` must never be killed (or even offered for it), or None."""
-    if info.kind == "foreign":
-        return info.kill_plan or "it runs no Python code"
-    return info.kernel_reason or _kernel.protected_reason(info.ident)
-
-
-class _Refusal(Exception):
-    """One bad target; the command reports every one and kills nothing."""
 
 
 @magics_class
@@ -61,7 +41,7 @@ class ThreadMagics(Magics):
     @magic_arguments()
     @argument("-a", "--all", action="store_true",
               help="include the threads the kernel itself needs (never killable)")
-    @argument("--sort", choices=_SORTS, default="cpu",
+    @argument("--sort", choices=_views.SORTS, default="cpu",
               help="cpu: busiest first (default); name: alphabetical; age: oldest first")
     @argument("--text", action="store_true",
               help="print a text table even where the live table could be shown")
@@ -77,10 +57,12 @@ class ThreadMagics(Magics):
             if args.stack is not None:
                 if args.all or args.text or args.sort != "cpu":
                     raise UsageError("--stack shows one thread; it takes no other option")
-                text = stack(_resolve_one(args.stack, threads(include_kernel=True)))
+                text = stack(_views.select_one(args.stack, threads(include_kernel=True)))
                 print(text.rstrip("\n"))     # stack() has escaped each of its lines
             elif args.text or not self._show_table(args):
-                print(_text_table(_sampler.take(), include_kernel=args.all, sort=args.sort))
+                shown, hidden = _views.listing(_sampler.take(), include_kernel=args.all,
+                                               sort=args.sort, live=False)
+                print(_views.text_table(shown, hidden))
 
     def _show_table(self, args):
         """Display the live table if this frontend can; return whether it did."""
@@ -135,15 +117,16 @@ class ThreadMagics(Magics):
             raise UsageError("nothing to kill: give a TARGET, --cell N or --all "
                              "(see %threads)")
         with _one_line_errors():
-            victims = _select(args, threads(include_kernel=True))
+            victims = _views.select(threads(include_kernel=True), args.targets,
+                                    cell=args.cell, every=args.all)
             if not victims:
                 print("no threads to kill: only the kernel's own are running")
             for done, info in enumerate(victims):
                 try:
-                    print(_kill_line(info, args.timeout, args.force))
+                    print(_views.kill(info, timeout=args.timeout, force=args.force).text)
                 except KeyboardInterrupt:
                     left = len(victims) - done - 1
-                    raise UsageError(f"interrupted while killing {_describe(info)}"
+                    raise UsageError(f"interrupted while killing {_views.describe(info)}"
                                      + (f"; {left} more left alone" if left else "")) from None
 
 
@@ -157,9 +140,7 @@ def _one_line_errors():
     """Turn whatever escapes a magic into one line: the user never sees a traceback."""
     try:
         yield
-    except UsageError as exc:
-        raise UsageError(one_line(exc)) from None
-    except ThreadKillError as exc:
+    except (UsageError, Refusal, ThreadKillError) as exc:
         raise UsageError(one_line(exc)) from None
     except Exception as exc:
         raise UsageError(f"{__package__} failed: {type(exc).__name__}: {one_line(exc)} "
@@ -175,205 +156,7 @@ def _parse(magic, line):
         raise UsageError(f"cannot read the arguments: {one_line(exc)}") from None
 
 
-def _kill_line(info, timeout, force):
-    """Kill one resolved thread; the line that says what happened."""
-    try:
-        return one_line(engine.kill(info, timeout=timeout, force=force))
-    except ThreadKillError as exc:
-        return one_line(exc)
-    except Exception as exc:          # a bug must still not hide the other results
-        return f"could not kill {_describe(info)}: {type(exc).__name__}: {one_line(exc)}"
-
-
-# -- choosing threads ----------------------------------------------------------------
-
-def _select(args, infos):
-    """The threads `args` names, in the order given, each once. Raises UsageError
-    naming every bad target (nothing is killed then)."""
-    chosen, problems = {}, []
-    if args.all:
-        for info in infos:
-            if _protection(info) is None:
-                chosen.setdefault(info.identity, info)
-    if args.cell is not None:
-        try:
-            for info in _started_by_cell(args.cell, infos):
-                chosen.setdefault(info.identity, info)
-        except _Refusal as exc:
-            problems.append(str(exc))
-    for target in args.targets:
-        try:
-            for info in _resolve(target, infos):
-                chosen.setdefault(info.identity, info)
-        except _Refusal as exc:
-            problems.append(str(exc))
-    if problems:
-        raise UsageError("; ".join(problems) + " — nothing was killed")
-    return list(chosen.values())
-
-
-def _started_by_cell(cell, infos):
-    if cell < 1:
-        raise _Refusal(f"--cell takes a cell number (In[N], N >= 1), not {cell}")
-    found = [i for i in infos if i.started_by_cell == cell and _protection(i) is None]
-    if not found:
-        unknown = any(i.started_by is None and i.kind != "foreign"
-                      and _protection(i) is None for i in infos)
-        raise _Refusal(f"no running thread was started by In[{cell}]" + (
-            " (threads started before ipy_threadkill was loaded have no known cell; "
-            "see %threads)" if unknown else ""))
-    return found
-
-
-# In double quotes, \\ and \xNN, \uNNNN, \UNNNNNNNN stand for one character (any
-# other backslash is itself): completion writes any name that way, a quote or a
-# control character included. IPython splits arguments without escapes, so a
-# quoted token can never hold its own quote character. A character written as an
-# escape is literal: "worker-\x2a" names the thread called worker-* and is never
-# a pattern, so a completed name cannot match other threads if its own is gone.
-_ESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})")
-_SPLIT_AT = " \t\r\n"          # where IPython's argument splitting cuts a line
-
-
-def _unescape(match):
-    code = match.group(1)
-    if code == "\\":
-        return "\\"
-    try:
-        return chr(int(code[1:], 16))
-    except ValueError:                 # past U+10FFFF: not an escape
-        return match.group(0)
-
-
-def _target(token):
-    """A TARGET as IPython split it (quotes kept): the text it stands for, and
-    the fnmatch pattern it is too, or None. Quotes hold a name with spaces
-    together; in "..." escapes are decoded, and the characters they give are
-    never wildcards."""
-    if not (len(token) >= 2 and token[0] == token[-1] and token[0] in "'\""):
-        return token, (token if _GLOB.search(token) else None)
-    inner = token[1:-1]
-    if token[0] == "'":
-        return inner, (inner if _GLOB.search(inner) else None)
-    text, pattern, wild, at = [], [], False, 0
-    for match in _ESCAPE.finditer(inner):
-        typed = inner[at:match.start()]
-        char = _unescape(match)
-        wild = wild or bool(_GLOB.search(typed))
-        text += [typed, char]
-        pattern += [typed, f"[{char}]" if char in "*?[" else char]
-        at = match.end()
-    typed = inner[at:]
-    wild = wild or bool(_GLOB.search(typed))
-    text.append(typed)
-    pattern.append(typed)
-    return "".join(text), ("".join(pattern) if wild else None)
-
-
-def _unquote(token):
-    """The text a TARGET stands for (see _target)."""
-    return _target(token)[0]
-
-
-def _quote(name):
-    """`name` as a TARGET that reads back as exactly itself through the magic's
-    parsing, and never as a pattern: bare, in single quotes, or in double quotes
-    with escapes. A name that starts with a dash is always quoted, so that it is
-    never an option. The result is printable: a completion menu shows it safely."""
-    printable = name.isprintable()
-    wild = bool(_GLOB.search(name))
-    if (name and printable and not wild and name[0] not in "'\"-"
-            and not any(ch in _SPLIT_AT for ch in name)):
-        return name
-    if printable and not wild and "'" not in name:
-        return f"'{name}'"
-    out = []
-    for ch in name:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"' or ch in "*?[" or not ch.isprintable():
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else
-                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _lookup(target, infos):
-    """The threads TARGET names, the kernel's included, and whether it was a pattern.
-    A number is an ident, else a native id; then an exact name; then a pattern."""
-    text, pattern = _target(target)
-    number = _number(text)
-    exact = [i for i in infos if i.name == text]
-    if number is not None:
-        found = [i for i in infos if i.ident == number] or \
-                [i for i in infos if i.native_id == number]
-        named = [i for i in exact if i.identity != found[0].identity] if found else []
-        if named:                      # a name that is also a number: say which
-            by_ident = found[0].ident == number
-            by = "ident" if by_ident else "native id"
-            other = (f"native id {found[0].native_id}" if by_ident
-                     else f"ident {found[0].ident}")
-            raise _Refusal(f"'{one_line(text)}' is ambiguous: {_describe(found[0])} has "
-                           f"{by} {number}, and {_describe(named[0])} is named so; "
-                           f"give {other} for the first, ident {named[0].ident} for "
-                           "the second")
-        if found:
-            return found, False
-    if len(exact) > 1:
-        listed = ", ".join(f"ident {i.ident} (started by {one_line(i.started_by or '?')})"
-                           for i in exact)
-        raise _Refusal(f"{len(exact)} threads are named '{one_line(text)}': {listed}; "
-                       "name one by ident")
-    if exact:
-        return exact, False
-    if pattern is not None:
-        found = [i for i in infos if fnmatch.fnmatchcase(i.name, pattern)]
-        if found:
-            return found, True
-        raise _Refusal(f"no running thread matches '{one_line(text)}'")
-    if number is not None:
-        raise _Refusal(f"no running thread has ident or native id {number}")
-    raise _Refusal(f"no running thread is named '{one_line(text)}' (see %threads)")
-
-
-def _resolve(target, infos):
-    """The threads one TARGET may kill. A name must be unique; a pattern matches
-    any number of threads, skipping the kernel's own rather than refusing."""
-    found, pattern = _lookup(target, infos)
-    if not pattern:
-        reason = _protection(found[0])
-        if reason is not None:
-            raise _Refusal(f"refusing to kill {_describe(found[0])}: {reason}")
-        return found
-    killable = [i for i in found if _protection(i) is None]
-    if not killable:
-        raise _Refusal(f"'{one_line(_unquote(target))}' matches only threads the "
-                       "kernel needs")
-    return killable
-
-
-def _resolve_one(target, infos):
-    """One thread, any thread (the kernel's too: looking is harmless)."""
-    try:
-        found, pattern = _lookup(target, infos)
-    except _Refusal as exc:
-        raise UsageError(str(exc)) from None
-    if pattern and len(found) != 1:
-        raise UsageError(f"--stack shows one thread; '{one_line(_unquote(target))}' "
-                         f"matches {len(found)}")
-    return found[0]
-
-
-def _number(text):
-    try:
-        return int(text, 0)
-    except ValueError:
-        return None
-
-
-# -- the text table -------------------------------------------------------------------
+# -- the text table's snapshots -------------------------------------------------------
 
 class _Sampler:
     """Snapshots for the text table, with CPU % over a recent window."""
@@ -398,48 +181,6 @@ class _Sampler:
 
 
 _sampler = _Sampler()
-
-
-def _sort_key(sort):
-    if sort == "name":
-        return lambda i: (i.name.casefold(), i.ident or 0)
-    if sort == "age":
-        return lambda i: (-(i.age or 0.0), i.name.casefold())
-    return lambda i: (-(i.cpu_percent if i.cpu_percent is not None else -1.0),
-                      i.name.casefold())
-
-
-def _text_table(infos, *, include_kernel=False, sort="cpu"):
-    """A plain, aligned table of `infos` and a line saying what was left out."""
-    kernel = [i for i in infos if _protection(i) is not None]
-    shown = infos if include_kernel else [i for i in infos if _protection(i) is None]
-    shown = sorted(shown, key=_sort_key(sort))
-    header = ("name", "ident", "state", "CPU %", "where", "started by")
-    rows = []
-    for info in shown:
-        marker = " [kernel]" if _protection(info) else ""
-        rows.append((
-            clip(info.name, _WIDTHS["name"] - len(marker)) + marker,
-            str(info.ident) if info.ident is not None else f"native {info.native_id}",
-            clip(info.state, _WIDTHS["state"]),
-            f"{info.cpu_percent:.1f}" if info.cpu_percent is not None else "-",
-            clip(info.where or "-", _WIDTHS["where"], keep_end=True),
-            clip(info.started_by or "-", _WIDTHS["started by"], keep_end=True),
-        ))
-    widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
-
-    def fmt(row):
-        cells = [cell.rjust(w) if c in (1, 3) else cell.ljust(w)
-                 for c, (cell, w) in enumerate(zip(row, widths))]
-        return "  ".join(cells).rstrip()
-
-    lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
-    if not rows:
-        lines.append("(no threads but the kernel's own)")
-    if not include_kernel and kernel:
-        lines.append(f"{len(kernel)} kernel thread{'s' if len(kernel) != 1 else ''} "
-                     "hidden (%threads --all shows them; they are never killed)")
-    return "\n".join(lines)
 
 
 # -- the frontend ----------------------------------------------------------------------
@@ -486,7 +227,7 @@ def complete_thread_magics(context):
     magic = match.group(1)
     word, previous = _current_word(line[match.end():])
     if previous == "--sort":
-        candidates = _SORTS
+        candidates = _views.SORTS
     elif previous == "--timeout":
         candidates = ()
     elif previous == "--cell":
@@ -504,7 +245,8 @@ def complete_thread_magics(context):
         # A name is offered for what the fragment means, not how it is written:
         # "a" offers the thread a'b "c as "a'b \x22c".
         typed = _typed(word)
-        candidates += sorted({_quote(i.name) for i in infos if i.name.startswith(typed)})
+        candidates += sorted({_views.quote(i.name) for i in infos
+                              if i.name.startswith(typed)})
     completions = [SimpleCompletion(c, type="thread") for c in candidates]
     return {"completions": completions, "matched_fragment": word,
             "suppress": bool(completions), "ordered": True}
@@ -516,7 +258,7 @@ def _typed(word):
     if word[:1] in ("'", '"'):
         closed = len(word) >= 2 and word[-1] == word[0]
         word = word if closed else word + word[0]
-    return _unquote(word)
+    return _views.unquote(word)
 
 
 def _live(include_kernel):
@@ -526,7 +268,7 @@ def _live(include_kernel):
         infos = threads(include_kernel=include_kernel)
     except Exception:
         return []
-    return [i for i in infos if include_kernel or _protection(i) is None]
+    return [i for i in infos if include_kernel or _views.protection(i) is None]
 
 
 # -- extension entry points --------------------------------------------------------------

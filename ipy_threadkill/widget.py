@@ -25,15 +25,14 @@ from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle
 from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
-from . import _arguments, _kernel
-from ._text import clip, one_line
-from .engine import kill
-from .errors import KillTimeout, ThreadKillError
+from . import _arguments, _kernel, _views
+from ._text import one_line
+from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack
 
 __all__ = ["ThreadTable", "close_all"]
 
-SORTS = {"cpu": "CPU %", "name": "name", "age": "age"}
+SORTS = {key: {"cpu": "CPU %"}.get(key, key) for key in _views.SORTS}    # key: label
 MIN_INTERVAL = 0.2          # seconds; faster than this only burns the user's CPU
 # A refresh may take at most this share of the refresher's time (100 threads with
 # deep stacks on a loaded machine): the pause after it grows to keep the share.
@@ -63,9 +62,8 @@ def _running_cell():
 
 
 # Column widths, shared by the header and every row so that they line up.
-_COLUMNS = (("name", "140px"), ("ident", "125px"), ("state", "240px"),
-            ("CPU %", "105px"), ("where", "180px"), ("started by", "75px"),
-            ("age", "55px"))
+_WIDTHS = dict(zip(_views.COLUMNS, ("140px", "125px", "240px", "105px", "180px", "75px",
+                                    "55px")))
 
 
 def _set(widget, **values):
@@ -82,28 +80,6 @@ def _set(widget, **values):
             setattr(widget, key, value)
 
 
-# Age is shown in steps that grow with it: a finer age would make every row send
-# a message every second; these change a row 7 times in its first hour.
-_AGE_STEPS = ((60, "< 1 min"), (120, "> 1 min"), (300, "> 2 min"), (600, "> 5 min"),
-              (1200, "> 10 min"), (1800, "> 20 min"), (3600, "> 30 min"))
-
-
-def _format_age(seconds):
-    if seconds is None:
-        return ""
-    for limit, text in _AGE_STEPS:
-        if seconds < limit:
-            return text
-    if seconds < 86400:
-        return f"> {int(seconds // 3600)} h"
-    return f"> {int(seconds // 86400)} d"
-
-
-def _cpu_bucket(percent):
-    """CPU % as shown (and compared): whole percents, so jitter sends nothing."""
-    return None if percent is None else int(round(percent))
-
-
 def _cpu_html(percent):
     """A bar and a number in one widget: one message when the value changes."""
     if percent is None:
@@ -118,11 +94,10 @@ def _cpu_html(percent):
 
 
 def _cell_html(text, tooltip=None):
-    """A table cell showing `text` literally: escaped, never typeset as math
-    (ipywidgets' Label typesets its value; HTML sets it as markup, unprocessed),
-    on one line, with `tooltip` (default: the whole text) as its title. (A
-    Label's or HTML's own tooltip goes to its description, hidden when empty.)"""
-    text = one_line(text)
+    """A table cell showing `text` (one line already) literally: escaped, never
+    typeset as math (ipywidgets' Label typesets its value; HTML sets it as
+    markup, unprocessed), with `tooltip` (default: the whole text) as its title.
+    (A Label's or HTML's own tooltip goes to its description, hidden when empty.)"""
     tooltip = text if tooltip is None else one_line(tooltip)
     return (f"<div title=\"{html.escape(tooltip)}\" "
             "style='white-space:pre;overflow:hidden;text-overflow:ellipsis'>"
@@ -161,7 +136,7 @@ class _Looks:
     def __init__(self):
         # Fixed widths that never shrink: the header and the rows must line up.
         self.columns = {name: widgets.Layout(width=width, flex="0 0 auto", overflow="hidden")
-                        for name, width in _COLUMNS}
+                        for name, width in _WIDTHS.items()}
         self.button = widgets.Layout(width="55px", flex="0 0 auto")
         self.wide_button = widgets.Layout(width="auto")
         self.box = widgets.Layout()
@@ -254,27 +229,27 @@ class _Row:
     def update(self, info):
         """Show `info`; only values that differ from what is shown are sent."""
         self.info = info
+        cells = _views.cells(info)
+        cpu = _views.cpu_bucket(info.cpu_percent)
+        refused = _views.protection(info) or (None if info.killable else info.kill_plan)
         # Most rows of a refresh show what they showed: skip comparing each trait.
-        shown = (info.name, info.ident, info.native_id, info.state, info.kernel_reason,
-                 _cpu_bucket(info.cpu_percent), info.where, info.started_by,
-                 _format_age(info.age), info.killable, info.kill_plan, self.killing,
-                 self.stack_toggle.value)
+        shown = (cells, cpu, info.native_id, info.kernel_reason, refused, info.kill_plan,
+                 self.killing, self.stack_toggle.value)
         if shown == self.shown and not self.stack_toggle.value:
             return
         self.shown = shown
-        _set(self.name, value=_cell_html(info.name))
-        _set(self.ident, value=_cell_html(str(info.ident),
-                                          f"native thread id {info.native_id}"))
+        _set(self.name, value=_cell_html(cells.name))
+        _set(self.ident, value=_cell_html(cells.ident, f"native thread id {info.native_id}"))
         _set(self.state, value=_cell_html(
-            info.state, f"{info.state} (the kernel needs it: {info.kernel_reason})"
+            cells.state, f"{info.state} (the kernel needs it: {info.kernel_reason})"
             if info.kernel_reason else None))
-        _set(self.cpu, value=_cpu_html(_cpu_bucket(info.cpu_percent)))
-        _set(self.where, value=_cell_html(info.where or ""))
-        _set(self.started_by, value=_cell_html(info.started_by or ""))
-        _set(self.age, value=_cell_html(_format_age(info.age)))
-        _set(self.kill_button, disabled=self.killing or not info.killable,
-             tooltip=one_line(info.kill_plan if info.killable else
-                              f"not killable: {info.kernel_reason or info.kill_plan}"))
+        _set(self.cpu, value=_cpu_html(cpu))
+        _set(self.where, value=_cell_html(cells.where))
+        _set(self.started_by, value=_cell_html(cells.started_by))
+        _set(self.age, value=_cell_html(cells.age))
+        _set(self.kill_button, disabled=self.killing or refused is not None,
+             tooltip=one_line(info.kill_plan if refused is None else
+                              f"not killable: {refused}"))
         if self.stack_toggle.value:
             try:
                 text = stack(info)
@@ -365,7 +340,7 @@ class ThreadTable(widgets.VBox):
             value=include_kernel, description="show kernel threads", indent=False))
         self._header = widgets.HBox(
             [widgets.Label(name, layout=self._looks.columns[name], style=self._looks.heading)
-             for name, _ in _COLUMNS])
+             for name in _views.COLUMNS])
         self._body = widgets.VBox()
         super().__init__(
             [widgets.HBox([self._sort, self._kernel_box, self._summary]),
@@ -432,8 +407,9 @@ class ThreadTable(widgets.VBox):
         with self._lock:
             if self._stopping:
                 return
-            shown = sorted(self._snapshotter.take(include_kernel=self.include_kernel),
-                           key=self._sort_key)
+            shown, _ = _views.listing(self._snapshotter.take(include_kernel=True),
+                                      include_kernel=self.include_kernel, sort=self.sort,
+                                      live=True)
             rows = []
             for info in shown:
                 row = self._rows.get(info.identity)
@@ -449,13 +425,6 @@ class ThreadTable(widgets.VBox):
             if children != self._body.children:
                 self._body.children = children
             _set(self._summary, value=f"{len(shown)} thread{'s' if len(shown) != 1 else ''}")
-
-    def _sort_key(self, info):
-        if self.sort == "name":
-            return (info.name.lower(), info.ident or 0)
-        if self.sort == "age":
-            return (-(info.age or 0), info.name.lower())
-        return (-(_cpu_bucket(info.cpu_percent) or 0), info.name.lower(), info.ident or 0)
 
     def _start(self):
         with self._lock:
@@ -487,49 +456,36 @@ class ThreadTable(widgets.VBox):
     def _request_kill(self, row, force):
         """A click: kill what the row shows, in a worker so the UI stays responsive."""
         with self._lock:
-            if self._rows.get(row.key) is not row:
-                self.status = (f"'{row.info.name}' (ident {row.info.ident}) is no longer "
-                               "listed: it has finished")
-                return
             info = row.info
-            if not info.killable:
-                self.status = (f"refusing to kill '{info.name}' (ident {info.ident}): "
-                               f"{info.kernel_reason or info.kill_plan}")
+            if self._rows.get(row.key) is not row:
+                self.status = f"{_views.describe(info)} is no longer listed: it has finished"
+                return
+            reason = _views.protection(info) or (None if info.killable else info.kill_plan)
+            if reason is not None:
+                self.status = _views.refusal_text(info, reason)
                 return
             if row.killing:
                 return
             row.killing = True
             _set(row.kill_button, disabled=True)
             row.say("")
-            self.status = f"{'force-' if force else ''}killing '{info.name}' (ident {info.ident}) …"
+            self.status = f"{'force-' if force else ''}killing {_views.describe(info)} …"
         worker = _kernel.mark_own(threading.Thread(
             target=self._kill, args=(row, info, force), name="ipy_threadkill-kill",
             daemon=True))
         worker.start()
 
     def _kill(self, row, info, force):
-        offer_force = died = timed_out = False
-        try:
-            report = kill(info, force=force)
-            text, died = str(report), report.died
-        except KillTimeout as exc:
-            # Offered only where a forced kill would be tried (else why not is said).
-            text, timed_out = str(exc), True
-            refused = getattr(exc, "force_refused", None)
-            offer_force = not force and refused is None
-            if not force and refused is not None and str(refused) not in text:
-                text += f"; a forced kill would be refused: {refused}"
-        except ThreadKillError as exc:          # refused: gone, recycled, protected, ...
-            text = str(exc)
-        except Exception as exc:                # the row must not stay stuck in "killing"
-            text = f"kill of '{info.name}' failed: {type(exc).__name__}: {exc}"
+        outcome = _views.kill(info, force=force)     # never raises: the row is not stuck
         with self._lock:
             if not self._stopping:
-                self.status = text
+                self.status = outcome.text
                 if self._rows.get(row.key) is row:
-                    row.say(text if timed_out or force else "", force_offered=offer_force)
+                    # Force is offered only where a forced kill would be tried.
+                    row.say(outcome.text if outcome.timed_out or force else "",
+                            force_offered=outcome.force_offered)
                     # Until the refresher drops the row, its dead thread stays unclickable.
-                    _set(row.kill_button, disabled=died or not row.info.killable)
+                    _set(row.kill_button, disabled=outcome.died or not row.info.killable)
             row.killing = False           # last: the row is settled when this reads False
         self._wake.set()
 
@@ -539,17 +495,9 @@ class ThreadTable(widgets.VBox):
         """The table as plain text (what a terminal or nbconvert shows)."""
         with self._lock:
             by_box = {id(row.box): row for row in self._rows.values()}
-            rows = [by_box[id(box)] for box in self._body.children]
-            lines = [f"{'name':<24} {'ident':>16} {'CPU %':>6}  {'state':<44} where"]
-            for row in rows:
-                info = row.info
-                cpu = _cpu_bucket(info.cpu_percent)
-                lines.append(f"{clip(info.name, 24):<24} {str(info.ident):>16} "
-                             f"{'–' if cpu is None else cpu:>6}  {clip(info.state, 44):<44} "
-                             f"{one_line(info.where or '')}".rstrip())
-            lines.append(self._summary.value
-                         + (f" · {one_line(self.status)}" if self.status else ""))
-            return "\n".join(lines)
+            table = _views.text_table([by_box[id(box)].info for box in self._body.children])
+            return (f"{table}\n{self._summary.value}"
+                    + (f" · {one_line(self.status)}" if self.status else ""))
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs)

@@ -162,7 +162,8 @@ def test_text_table_is_aligned(ip, sentinels):
     stdout, _ = _magic(ip, "threads", "--text")
     lines = stdout.splitlines()
     header, rule, rows = lines[0], lines[1], [l for l in lines[2:] if "hidden" not in l]
-    assert header.split() == ["name", "ident", "state", "CPU", "%", "where", "started", "by"]
+    assert header.split() == ["name", "ident", "state", "CPU", "%", "where", "started", "by",
+                              "age"]
     assert set(rule) <= {"-", " "}
     # Every column starts where the rule's dashes do, in every row.
     starts = [m.start() for m in re.finditer(r"-+", rule)]

@@ -132,12 +132,12 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 
 def _reads_back(name):
     """The TARGET completion offers for `name`, parsed exactly as %killthread does."""
-    from ipy_threadkill import magics
-    quoted = magics._quote(name)
+    from ipy_threadkill import _views, magics
+    quoted = _views.quote(name)
     assert quoted.isprintable(), quoted              # safe to show in a completion menu
     args = magics.parse_argstring(magics.ThreadMagics.killthread, quoted)
     assert len(args.targets) == 1 and not args.all and not args.force, args
-    text, pattern = magics._target(args.targets[0])
+    text, pattern = _views.target(args.targets[0])
     assert pattern is None, (name, args.targets)      # an exact name, never a pattern
     return text
 

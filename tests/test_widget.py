@@ -476,6 +476,7 @@ def test_text_from_threads_is_shown_literally():
 
 def test_force_is_offered_only_where_a_forced_kill_would_be_tried():
     out = _run("""
+    from ipy_threadkill import engine
     from ipy_threadkill.errors import KillTimeout
     stop = threading.Event()
     victim = threading.Thread(target=stop.wait, name="victim", daemon=True)
@@ -484,11 +485,11 @@ def test_force_is_offered_only_where_a_forced_kill_would_be_tried():
     row = next(r for r in table._rows.values() if r.info.name == "victim")
     offered = {}
     for refused in (None, "it holds the GIL in C code"):
-        def fake_kill(info, force=False, refused=refused):
+        def fake_kill(info, force=False, refused=refused, **options):
             exc = KillTimeout("still alive after 2 s")
             exc.force_refused = refused
             raise exc
-        W.kill = fake_kill
+        engine.kill = fake_kill
         table._kill(row, row.info, False)
         offered[str(refused)] = [row.force_offered, row.message_text]
     stop.set(); table.close()
