@@ -36,6 +36,12 @@ def protection(info):
     return _kernel.protected_reason(info.ident)
 
 
+def unkillable(info):
+    """Why a Kill offered for the row of `info` would be refused, or None: the
+    thread is protected, or it had finished when the row was taken."""
+    return protection(info) or (None if info.killable else info.kill_plan)
+
+
 def describe(info):
     """The thread as every message names it: 'name' (ident N), or (ident native N)
     for a thread that runs no Python code."""

@@ -231,7 +231,7 @@ class _Row:
         self.info = info
         cells = _views.cells(info)
         cpu = _views.cpu_bucket(info.cpu_percent)
-        refused = _views.protection(info) or (None if info.killable else info.kill_plan)
+        refused = _views.unkillable(info)
         # Most rows of a refresh show what they showed: skip comparing each trait.
         shown = (cells, cpu, info.native_id, info.kernel_reason, refused, info.kill_plan,
                  self.killing, self.stack_toggle.value)
@@ -460,7 +460,7 @@ class ThreadTable(widgets.VBox):
             if self._rows.get(row.key) is not row:
                 self.status = f"{_views.describe(info)} is no longer listed: it has finished"
                 return
-            reason = _views.protection(info) or (None if info.killable else info.kill_plan)
+            reason = _views.unkillable(info)
             if reason is not None:
                 self.status = _views.refusal_text(info, reason)
                 return
@@ -485,7 +485,8 @@ class ThreadTable(widgets.VBox):
                     row.say(outcome.text if outcome.timed_out or force else "",
                             force_offered=outcome.force_offered)
                     # Until the refresher drops the row, its dead thread stays unclickable.
-                    _set(row.kill_button, disabled=outcome.died or not row.info.killable)
+                    _set(row.kill_button,
+                         disabled=outcome.died or _views.unkillable(row.info) is not None)
             row.killing = False           # last: the row is settled when this reads False
         self._wake.set()
 
