@@ -12,9 +12,10 @@ poller (ipykernel.parentpoller, default name), IPythonHistorySavingThread
 (IPython.core.history) and, outside Python, libzmq's ZMQbg/IO/<n> and
 ZMQbg/Reaper threads.
 """
-import sys
 import threading
 import weakref
+
+from . import _compat
 
 # Packages whose threads serve the kernel, not the user's code.
 _KERNEL_PACKAGES = ("ipykernel", "IPython", "jupyter_client", "zmq", "debugpy",
@@ -59,9 +60,8 @@ def kernel_reason(ident, thread=None):
         return f"the kernel needs it (runs {_module_of(target)}.{getattr(target, '__qualname__', '?')})"
     if getattr(thread, "is_pydev_daemon_thread", False):
         return "it belongs to the debugger"
-    for stream in (sys.stdout, sys.stderr):
-        if getattr(stream, "watch_fd_thread", None) is thread:
-            return "the kernel needs it (it captures output)"
+    if thread in _compat.output_capture_threads():
+        return "the kernel needs it (it captures output)"
     if thread.name == "TornadoBackground" and _module_of(target).startswith("tornado"):
         # ipykernel's trio runner starts tornado's loop under this name.
         return "the kernel needs it (runs its message loop under trio)"

@@ -16,7 +16,7 @@ import threading
 import _thread
 from typing import NamedTuple, Optional
 
-from . import _blocking
+from . import _blocking, _compat
 
 _ATTRIBUTE = "_ipy_threadkill_origin"
 _bare = {}              # ident -> (filename, line) of running bare threads
@@ -102,8 +102,7 @@ def recorded(ident, thread):
 class CellNames:
     """Maps IPython's cell file names to In[n], read when a snapshot is taken.
 
-    IPython's compiler keeps {file name: execution count} (compile._filename_map,
-    IPython 8 and 9). ipykernel names a cell's file after a hash of its code, so
+    IPython's compiler keeps {file name: execution count} (_compat.cell_numbers). ipykernel names a cell's file after a hash of its code, so
     a cell run twice with the same code maps to its latest run."""
 
     def __init__(self):
@@ -113,9 +112,7 @@ class CellNames:
     def _filename_map():
         ipython = sys.modules.get("IPython")
         get = getattr(ipython, "get_ipython", None)
-        shell = get() if get is not None else None
-        names = getattr(getattr(shell, "compile", None), "_filename_map", None)
-        return names if isinstance(names, dict) else {}
+        return _compat.cell_numbers(get() if get is not None else None)
 
     def cell(self, filename):
         """The execution count of the cell compiled as `filename`, or None."""
@@ -151,9 +148,8 @@ def _short(filename):
 
 def _kernel6_origin(ident):
     """ipykernel 6.29 maps threads started by a cell to that cell's request
-    header (sys.stdout._thread_to_parent_header); 7.x dropped it."""
-    headers = getattr(sys.stdout, "_thread_to_parent_header", None)
-    header = headers.get(ident) if isinstance(headers, dict) else None
+    header; 7.x dropped it."""
+    header = _compat.kernel6_parent_headers().get(ident)
     if not isinstance(header, dict) or header.get("msg_type") != "execute_request":
         return None
     date = header.get("date")

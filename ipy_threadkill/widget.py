@@ -25,7 +25,7 @@ from ipywidgets.widgets.widget_bool import ToggleButtonStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle
 from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
-from . import _arguments, _kernel, _views
+from . import _arguments, _compat, _kernel, _views
 from ._text import one_line
 from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack
@@ -123,9 +123,7 @@ def _concurrent(widget):
     so honouring the frontend's subshell is safe. Without subshells (older
     kernels, frontends, or the setting off) nothing changes.
     """
-    comm = getattr(widget, "comm", None)
-    if comm is not None and hasattr(comm, "_reply_subshell_for"):
-        comm._reply_subshell_for = _frontend_routing
+    _compat.route_by_frontend(getattr(widget, "comm", None), _frontend_routing)
     return widget
 
 
