@@ -15,8 +15,22 @@ setup(
     ext_modules=[
         Extension(
             "ipy_threadkill._native",
-            sources=["ipy_threadkill/_native.c", "ipy_threadkill/_force.c"],
-            depends=["ipy_threadkill/_force.h", "ipy_threadkill/_blocked_call.h"],    # rebuilt on change, shipped in the sdist
+            sources=[
+                "ipy_threadkill/_native.c",
+                "ipy_threadkill/_thread_state.c",
+                "ipy_threadkill/_async_exception.c",
+                "ipy_threadkill/_stopped_world.c",
+                "ipy_threadkill/_line_raise.c",
+                "ipy_threadkill/_blocked_call.c",
+                "ipy_threadkill/_syscall_interrupt.c",
+                "ipy_threadkill/_syscall_table.c",
+                "ipy_threadkill/_force.c",
+            ],
+            depends=[       # rebuilt on change, shipped in the sdist
+                "ipy_threadkill/_platform.h",
+                "ipy_threadkill/_native.h",
+                "ipy_threadkill/_blocked_call.h",
+            ],
             extra_compile_args=["-Wall", "-Wextra", "-std=gnu11"]
             + (["-Werror"] if strict else []),
         )

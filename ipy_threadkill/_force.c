@@ -17,7 +17,7 @@
  * How the thread is ended: a signal whose handler ends the thread with
  * pthread_exit() only after checking, register by register, that it
  * interrupted exactly the system call /proc showed (same checks as the
- * interrupt rung in _native.c). A call that completed meanwhile fails the
+ * interrupt rung, _blocked_call.h). A call that completed meanwhile fails the
  * check and the thread goes on untouched: the decision is taken on the victim,
  * atomically, and nothing is left pending. The signal is
  *   - a private real-time signal, or
@@ -34,57 +34,10 @@
  * Either way the thread unwinds like glibc's asynchronous cancellation: glibc's
  * own cleanup (sem_wait's waiter count) runs, nothing of Python's does.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
+#include "_native.h"
 #include "_blocked_call.h"
-#include "_force.h"
-
-/* glibc: a thread's ident is its pthread_t, and cancellation unwinds. The GIL
- * build only: the disposal relies on the GIL keeping every other thread out. */
-#if defined(__linux__) && defined(__GLIBC__) \
-    && (defined(__x86_64__) || defined(__aarch64__)) \
-    && !defined(Py_GIL_DISABLED) \
-    && PY_VERSION_HEX >= 0x03090000 && PY_VERSION_HEX < 0x030E0000
-#  define THREADKILL_HAVE_FORCE 1
-#endif  /* platform */
 
 #ifdef THREADKILL_HAVE_FORCE
-
-/* Where a thread state points into its thread's C stack. */
-#if PY_VERSION_HEX >= 0x030D0000
-#  define FORCE_CURRENT_FRAME 1         /* 3.13: tstate->current_frame */
-#elif PY_VERSION_HEX >= 0x030B0000
-#  define FORCE_CFRAME_FRAMES 1         /* 3.11, 3.12: tstate->cframe->current_frame */
-#elif PY_VERSION_HEX >= 0x030A0000
-#  define FORCE_CFRAME_HEAP_FRAMES 1    /* 3.10: tstate->cframe, heap tstate->frame */
-#else
-#  define FORCE_HEAP_FRAMES 1           /* 3.9: heap tstate->frame */
-#endif  /* version */
-
-/* 3.11+: frames live in per-thread data-stack chunks that frame objects point into. */
-#if PY_VERSION_HEX >= 0x030B0000
-#  define FORCE_DATASTACK 1
-#endif  /* >= 3.11 */
-
-/* 3.9-3.12: a _thread.lock is {PyObject_HEAD; PyThread_type_lock} and the lock is
- * a sem_t. 3.13 locks are PyMutex, whose waiters park on their own stacks. */
-#if PY_VERSION_HEX < 0x030D0000
-#  define FORCE_LOCK_SEMAPHORE 1
-#endif  /* < 3.13 */
-
-/* 3.12+: each C-to-Python call links an entry frame that lives on the C stack
- * into the frame chain; frames are relinked past it (internal frame layout). */
-#if PY_VERSION_HEX >= 0x030C0000
-#  define FORCE_CSTACK_FRAMES 1
-#endif  /* >= 3.12 */
-
-/* 3.13: interpreter exit joins every non-daemon thread's _ThreadHandle found on
- * a list that only the thread itself leaves, under the runtime's HEAD_LOCK:
- * reaching both takes the internal headers. */
-#if PY_VERSION_HEX >= 0x030D0000
-#  define FORCE_THREAD_HANDLES 1
-#endif  /* >= 3.13 */
 
 #include <errno.h>
 #include <math.h>
@@ -96,14 +49,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #if defined(FORCE_CSTACK_FRAMES) || defined(FORCE_THREAD_HANDLES)
 #  ifndef Py_BUILD_CORE
 #    define Py_BUILD_CORE 1
-#  endif
+#  endif  /* Py_BUILD_CORE */
 #endif  /* internal headers */
 #ifdef FORCE_CSTACK_FRAMES
 #  include "internal/pycore_frame.h"
@@ -240,33 +192,22 @@ prime_unwinder(void)
         if (err == 0)
             err = pthread_join(thread, NULL);
     }
-    if (err != 0) {
-        errno = err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
+    if (err != 0)
+        return set_os_error(err);
     primed = 1;
     return 0;
-}
-
-static void
-force_sleep_us(long usec)
-{
-    struct timespec ts = {usec / 1000000, (usec % 1000000) * 1000};
-
-    nanosleep(&ts, NULL);
 }
 
 /* Wait up to `limit_us` for the OS thread to be gone. Returns whether it is. */
 static int
 wait_thread_gone(pid_t pid, pid_t tid, long limit_us)
 {
-    for (long waited = 0; ; waited += 20) {
+    for (long waited = 0; ; waited += POLL_STEP_US) {
         if (syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH)
             return 1;
         if (waited >= limit_us)
             return 0;
-        force_sleep_us(20);
+        sleep_microseconds(POLL_STEP_US);
     }
 }
 
@@ -288,8 +229,8 @@ signal_and_wait(const force_call *call, int (*send)(const force_call *), long li
         return send_errno == ESRCH ? 0 : -1;
     }
     for (long waited = 0; atomic_load(&force_state) == FORCE_ARMED && waited < limit_us;
-         waited += 20)
-        force_sleep_us(20);
+         waited += POLL_STEP_US)
+        sleep_microseconds(POLL_STEP_US);
     /* Disarm; if the handler won the race, it fired or declined. */
     if (atomic_compare_exchange_strong(&force_state, &expected, FORCE_IDLE))
         return 0;
@@ -402,18 +343,6 @@ end_by_signal(const force_call *call, int cancel_signal, long limit_us)
  * their owners died with the C stack, so no reference count can be trusted.
  */
 
-static PyThreadState *
-force_find_tstate(unsigned long ident)
-{
-    PyThreadState *tstate = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
-
-    for (; tstate != NULL; tstate = PyThreadState_Next(tstate)) {
-        if (tstate->thread_id == ident)
-            return tstate;
-    }
-    return NULL;
-}
-
 #if defined(FORCE_CURRENT_FRAME)
 static void
 forget_stack(PyThreadState *tstate)
@@ -469,16 +398,22 @@ typedef struct {
 } force_relinks;
 
 #ifdef FORCE_CSTACK_FRAMES
-#if PY_VERSION_HEX >= 0x030D0000
+#if defined(FORCE_CURRENT_FRAME)
 #  define INNERMOST_FRAME(tstate) ((tstate)->current_frame)
 #else
 #  define INNERMOST_FRAME(tstate) ((tstate)->cframe->current_frame)
 #endif  /* version */
 
+#if defined(FORCE_INTERPRETER_FRAMES)
+#  define ON_CSTACK(frame) ((frame)->owner >= FRAME_OWNED_BY_INTERPRETER)
+#else
+#  define ON_CSTACK(frame) ((frame)->owner == FRAME_OWNED_BY_CSTACK)
+#endif  /* version */
+
 static _PyInterpreterFrame *
 skip_cstack(_PyInterpreterFrame *frame)
 {
-    while (frame != NULL && frame->owner == FRAME_OWNED_BY_CSTACK)
+    while (frame != NULL && ON_CSTACK(frame))
         frame = frame->previous;
     return frame;
 }
@@ -494,14 +429,14 @@ collect_relinks(PyThreadState *tstate, force_relinks *out)
     out->count = 0;
     out->frames = NULL;
     for (frame = first; frame != NULL; frame = skip_cstack(frame->previous))
-        count += frame->previous != NULL && frame->previous->owner == FRAME_OWNED_BY_CSTACK;
+        count += frame->previous != NULL && ON_CSTACK(frame->previous);
     if (count == 0)
         return 0;
     out->frames = PyMem_Calloc((size_t)count * 2, sizeof(void *));
     if (out->frames == NULL)
         goto error;
     for (frame = first; frame != NULL; frame = skip_cstack(frame->previous)) {
-        if (frame->previous != NULL && frame->previous->owner == FRAME_OWNED_BY_CSTACK) {
+        if (frame->previous != NULL && ON_CSTACK(frame->previous)) {
             out->frames[2 * out->count] = frame;
             out->frames[2 * out->count + 1] = skip_cstack(frame->previous);
             out->count++;
@@ -537,11 +472,30 @@ apply_relinks(const force_relinks *Py_UNUSED(relinks))
 }
 #endif  /* FORCE_CSTACK_FRAMES */
 
+#ifdef FORCE_BOUND_GILSTATE
+/* PyThreadState_Delete() unbinds a bound state by clearing the GIL-state slot
+ * of the thread that calls it: here the killer's own, which would leave the
+ * killer unknown to PyGILState_Check() (the debug allocator and -X dev then
+ * abort at its next allocation). The victim's OS thread, and its slot, are gone
+ * already: there is nothing to unbind. */
+static void
+forget_gilstate_binding(PyThreadState *tstate)
+{
+    tstate->_status.bound_gilstate = 0;
+}
+#else
+static void
+forget_gilstate_binding(PyThreadState *Py_UNUSED(tstate))
+{
+}
+#endif  /* FORCE_BOUND_GILSTATE */
+
 static void
 dispose_thread_state(PyThreadState *tstate)
 {
     forget_stack(tstate);
     keep_datastack(tstate);
+    forget_gilstate_binding(tstate);
     PyThreadState_Clear(tstate);
     PyThreadState_Delete(tstate);
 }
@@ -550,10 +504,6 @@ dispose_thread_state(PyThreadState *tstate)
 /* ---------------------------------------------------------------------------
  * Python-facing functions
  */
-
-/* Longest wait force_cancel accepts, in seconds: far beyond any real use, and
- * small enough that the microseconds fit a long (no undefined conversion). */
-#define FORCE_MAX_TIMEOUT 1e6
 
 /* Parse force_cancel's arguments. Returns 0, or -1 with an exception set. */
 static int
@@ -572,7 +522,7 @@ parse_request(PyObject *args, unsigned long *ident, force_call *call,
         return -1;
     }
     /* Checked before any conversion: NaN, infinities and huge values included. */
-    if (!isfinite(timeout) || timeout <= 0 || timeout > FORCE_MAX_TIMEOUT) {
+    if (!isfinite(timeout) || timeout <= 0 || timeout > MAX_WAIT_SECONDS) {
         PyErr_SetString(PyExc_ValueError, "timeout must be finite, positive and at most 1e6 seconds");
         return -1;
     }
@@ -590,11 +540,8 @@ end_thread(const force_call *call, int cancel_signal, long limit_us)
 
     if (ended <= 0)
         return ended;
-    if (!wait_thread_gone(call->pid, call->tid, limit_us)) {
-        errno = ETIMEDOUT;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
-    }
+    if (!wait_thread_gone(call->pid, call->tid, limit_us))
+        return set_os_error(ETIMEDOUT);
     return 1;
 }
 
@@ -607,7 +554,7 @@ end_thread(const force_call *call, int cancel_signal, long limit_us)
  * that call (nothing was changed). ValueError if no thread state has `ident`
  * or an argument is out of range; OSError if the thread was signalled but did
  * not exit within `timeout` (errno ETIMEDOUT), or the signal could not be sent. */
-static PyObject *
+PyObject *
 force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
 {
     unsigned long ident;
@@ -620,7 +567,7 @@ force_cancel(PyObject *Py_UNUSED(module), PyObject *args)
 
     if (parse_request(args, &ident, &call, &cancel_signal, &limit_us) < 0)
         return NULL;
-    tstate = force_find_tstate(ident);
+    tstate = find_thread_state(ident);
     if (tstate == NULL || tstate == PyThreadState_Get()) {
         PyErr_Format(PyExc_ValueError, "no other thread state with ident %lu", ident);
         return NULL;
@@ -643,7 +590,7 @@ error:
 }
 
 /* The real-time signal force_cancel uses, chosen on first call. */
-static PyObject *
+PyObject *
 force_signal(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     if (claim_rt_signal(&force_signum, force_handler, NULL) < 0)
@@ -660,7 +607,7 @@ typedef struct {
 /* lock_semaphore(lock) -> int: the address of the sem_t a _thread.lock or
  * _thread.RLock waits on, which is the futex address a waiter shows in /proc.
  * TypeError for anything else. */
-static PyObject *
+PyObject *
 force_lock_semaphore(PyObject *Py_UNUSED(module), PyObject *lock)
 {
     const char *name = Py_TYPE(lock)->tp_name;
@@ -713,7 +660,7 @@ head_lock(PyMutex *mutex)
  * exit joins (_thread._shutdown loops until the thread leaves it, which a
  * cancelled thread never does); with `unlink`, take it off. ValueError if the
  * handle does not look as expected (then nothing is written). */
-static PyObject *
+PyObject *
 force_forget_thread_handle(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *obj;
@@ -750,27 +697,3 @@ force_forget_thread_handle(PyObject *Py_UNUSED(module), PyObject *args)
 #endif  /* FORCE_THREAD_HANDLES */
 
 #endif  /* THREADKILL_HAVE_FORCE */
-
-PyMethodDef force_methods[] = {
-#ifdef THREADKILL_HAVE_FORCE
-    {"force_cancel", force_cancel, METH_VARARGS,
-     "force_cancel(ident, tid, nr, args, sp, pc, cancel_signal, timeout) -> bool\n"
-     "End the thread blocked in system call nr (as /proc showed it) and dispose of\n"
-     "its thread state, holding the GIL throughout, by a signal whose handler checks\n"
-     "it interrupted that call (cancel_signal: glibc's SIGCANCEL). False if it moved on."},
-    {"force_signal", force_signal, METH_NOARGS,
-     "force_signal() -> int\nThe real-time signal force_cancel uses (chosen on first call)."},
-#ifdef FORCE_LOCK_SEMAPHORE
-    {"lock_semaphore", force_lock_semaphore, METH_O,
-     "lock_semaphore(lock) -> int\n"
-     "Address of the semaphore a _thread.lock/RLock waiter sleeps on (3.9-3.12)."},
-#endif  /* FORCE_LOCK_SEMAPHORE */
-#ifdef FORCE_THREAD_HANDLES
-    {"forget_thread_handle", force_forget_thread_handle, METH_VARARGS,
-     "forget_thread_handle(handle, ident, unlink) -> bool\n"
-     "3.13: whether a thread's _ThreadHandle is on the list interpreter exit joins;\n"
-     "with unlink, take it off (for a thread that was cancelled)."},
-#endif  /* FORCE_THREAD_HANDLES */
-#endif  /* THREADKILL_HAVE_FORCE */
-    {NULL, NULL, 0, NULL}
-};
