@@ -50,11 +50,13 @@ finally:
 print(json.dumps(dict(outputs=outputs, ids=sorted(client.ids))))
 """
 
-# Runaway threads on each engine, as a notebook user would start them.
+# Runaway threads on each engine, as a notebook user would start them. The
+# poller's sleeps are long so that a snapshot finds it sleeping, not in the
+# moment after each sleep where it waits for the GIL the spinner holds.
 START = """
     px("load", "%load_ext ipy_threadkill")
     px("state", "import threading, time\\nkept = {'answer': 42}")
-    px("define", "def poll():\\n    while True:\\n        time.sleep(0.2)\\n"
+    px("define", "def poll():\\n    while True:\\n        time.sleep(5)\\n"
                  "def spin():\\n    while True:\\n        pass")
     px("start", "threading.Thread(target=poll, name='poller', daemon=True).start()\\n"
                 "threading.Thread(target=spin, name='spinner', daemon=True).start()")
