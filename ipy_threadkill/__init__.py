@@ -5,13 +5,16 @@
     >>> ipy_threadkill.threads()             # what every thread is doing
 
 In IPython or Jupyter: ``%load_ext ipy_threadkill``, then ``%threads`` and
-``%killthread``.
+``%killthread``. ``ipy_threadkill.uninstall()`` (and ``%unload_ext``) gives back
+everything the package installed in the interpreter.
 """
-from .engine import KillReport, Rung, kill
+from ._hooks import uninstall
+from .engine import kill
+from .report import KillReport, Rung
 from .snapshot import ThreadInfo, stack, threads
 from .tasks import stop_task
 from .errors import (AmbiguousTarget, ForceRefused, InvalidArgument, InvalidTarget, KillTimeout,
-                     NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
+                     NoSuchTask, NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
                      ThreadKilled)
 
 __version__ = "0.1.0"
@@ -19,8 +22,8 @@ __version__ = "0.1.0"
 __all__ = [
     "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo", "stop_task",
     "ThreadKilled", "TaskStopped", "ThreadKillError",
-    "NoSuchThread", "AmbiguousTarget", "InvalidTarget", "InvalidArgument", "ProtectedThread",
-    "KillTimeout", "ForceRefused",
+    "NoSuchThread", "NoSuchTask", "AmbiguousTarget", "InvalidTarget", "InvalidArgument", "ProtectedThread",
+    "KillTimeout", "ForceRefused", "uninstall",
 ]
 
 

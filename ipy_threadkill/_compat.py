@@ -110,10 +110,14 @@ def running_thread(ident):
     return active.get(ident) if isinstance(active, dict) else None
 
 
+# Where a Thread keeps its _ThreadHandle: 3.14 renamed _handle.
+_HANDLE_ATTRIBUTE = "_os_thread_handle" if sys.version_info >= (3, 14) else "_handle"
+
+
 def thread_handle(thread):
     """A 3.13+ Thread's _ThreadHandle (which interpreter exit joins), or None
     before 3.13, where the thread state's lock plays that part."""
-    handle = getattr(thread, "_handle", None)
+    handle = getattr(thread, _HANDLE_ATTRIBUTE, None)
     if handle is None:
         return None
     if not (hasattr(handle, "_set_done") and hasattr(handle, "is_done")):

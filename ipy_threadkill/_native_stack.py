@@ -34,6 +34,7 @@ from . import _proc
 # read past this, and what lies beyond counts as unknown.
 STACK_LIMIT = 1 << 20
 WORD = 8
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 # The C library, and the sanitizer runtimes that interpose on its functions
 # (they call the real one and hand its result back unchanged).
@@ -140,11 +141,11 @@ def _after_call(address):
     return False
 
 
-def _objects_above(sp):
-    """Yield the object of each return address above `sp`, innermost first (see
-    return_objects). Reads the stack in growing pieces: callers that need only
-    the innermost few stop after the first read."""
-    maps = _Maps()
+def _objects_above(sp, maps=None):
+    """Yield (return address, its object) for each return address above `sp`,
+    innermost first (see return_objects). Reads the stack in growing pieces:
+    callers that need only the innermost few stop after the first read."""
+    maps = maps or _Maps()
     stack = maps.find(sp)
     if stack is None:
         raise LookupError("no mapping holds the stack pointer")
@@ -155,16 +156,36 @@ def _objects_above(sp):
         size -= size % WORD
         data = memory.read(address, size) if size else None
         if data is None:
-            raise LookupError("the stack cannot be read")
-        for offset in range(0, size, WORD):
+            data = _readable_prefix(address, size)
+            if address == sp and not data:
+                raise LookupError("the stack cannot be read")
+        for offset in range(0, len(data), WORD):
             value = int.from_bytes(data[offset:offset + WORD], sys.byteorder)
             row = maps.find(value)
             if row is not None and "x" in row[2] and _after_call(value):
-                yield row[3] if row[3].startswith("/") else UNKNOWN_CODE
+                yield value, row[3] if row[3].startswith("/") else UNKNOWN_CODE
+        if len(data) < size or not size:
+            break
         address += size
         piece *= 4
-        if not size:
+
+
+def _readable_prefix(address, size):
+    """The bytes from `address` up to the first page of the next `size` that
+    cannot be read. Newer glibc (measured: 2.43 on Linux 6.18) guards thread
+    stacks without a PROT_NONE mapping of their own: neighbouring stacks share
+    one mapping, and the guard just above a stack's top (the low end of the
+    next stack) fails to read with EIO. Every page between sp and the top is
+    in use, hence readable, so the first one that fails ends this stack."""
+    pieces, end = [], address + size
+    while address < end:
+        step = min(PAGE - address % PAGE, end - address)
+        data = memory.read(address, step)
+        if data is None:
             break
+        pieces.append(data)
+        address += step
+    return b"".join(pieces)
 
 
 def return_objects(sp):
@@ -174,7 +195,7 @@ def return_objects(sp):
     if not _machine_ok():
         return None
     try:
-        return list(_objects_above(sp))
+        return [path for _, path in _objects_above(sp)]
     except LookupError:
         return None
 
@@ -189,10 +210,39 @@ def syscall_caller(sp):
     cannot be told."""
     if not _machine_ok():
         return None
+    maps = _Maps()
     try:
-        return next((path for path in _objects_above(sp) if not is_libc(path)), None)
+        return next((path for address, path in _objects_above(sp, maps)
+                     if not is_libc(path) and _may_call_out(address, path, maps)), None)
     except LookupError:
         return None
+
+
+# The first bytes of a PLT entry (x86_64): jmp *GOT(%rip), after endbr64 and a
+# bnd prefix where the object was built with them.
+_PLT_STARTS = (b"\xff\x25", b"\xf3\x0f\x1e\xfa\xff\x25", b"\xf3\x0f\x1e\xfa\xf2\xff\x25")
+
+
+def _may_call_out(address, path, maps):
+    """Whether the call that return address `address` (in `path`) follows can
+    have called into another object. A direct call of a function of the same
+    object cannot have called the C library: such a word is a stale one in a
+    C library frame. glibc 2.41+ gives read() and the other cancellable calls
+    frames of their own (they go through one shared syscall site), whose
+    unwritten slots keep return addresses of earlier, deeper calls (measured
+    on 2.43: one into CPython's executable, between read() and a foreign
+    library's call of it). Indirect calls, and aarch64, cannot be told."""
+    if os.uname().machine != "x86_64":
+        return True
+    data = memory.read(address - 5, 5)
+    if data is None or data[0] != 0xE8:
+        return True
+    target = address + int.from_bytes(data[1:], "little", signed=True)
+    row = maps.find(target)
+    if row is None or row[3] != path:
+        return True
+    start = memory.read(target, 7)
+    return start is not None and start.startswith(_PLT_STARTS)
 
 
 def _interpreter_objects():

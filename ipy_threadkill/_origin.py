@@ -16,7 +16,7 @@ import threading
 import _thread
 from typing import NamedTuple, Optional
 
-from . import _blocking, _compat
+from . import _compat, _frames
 
 _ATTRIBUTE = "_ipy_threadkill_origin"
 _bare = {}              # ident -> (filename, line) of running bare threads
@@ -29,7 +29,7 @@ def _caller():
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
-        if not _blocking.is_stdlib(name) and not _blocking.is_ours(name):
+        if not _frames.is_stdlib(name) and not _frames.is_ours(name):
             return name, frame.f_lineno
         frame = frame.f_back
     return None

@@ -4,11 +4,29 @@ Every reader tolerates the thread ending while it is being read: it returns
 None rather than raising. Elsewhere than Linux, /proc does not exist and every
 reader returns None, which the callers treat as "unknown".
 """
+import ctypes
 import os
+import sys
+import threading
 
 TASKS = "/proc/self/task"
 MAPS = "/proc/self/maps"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+_open_lock = threading.Lock()       # the task directory is opened once per process
+
+
+def _reset_open_lock():
+    global _open_lock
+    _open_lock = threading.Lock()       # a forking thread may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_open_lock)
+
+_O_RDONLY_CLOEXEC = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_AT_FDCWD = -100
 
 
 class _GilHoldingReader:
@@ -18,36 +36,79 @@ class _GilHoldingReader:
     runaway thread spinning in Python, the reader then waits a whole switch
     interval (5 ms) to get it back, per call. /proc reads never block, so
     keeping the GIL costs nothing and keeps a kill's first steps fast.
-    """
 
-    O_RDONLY_CLOEXEC = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    It also keeps a snapshot true: os.read would let other threads run mid-scan,
+    and a Python thread that took the GIL meanwhile would show as running C
+    code. With the GIL held, every other Python thread is blocked in a system
+    call, waiting for the GIL, or runnable: running C code that released the
+    GIL, or just handed the GIL and not yet on a CPU (_blocking.analyze() tells
+    these two apart by the thread's frame).
+    """
 
     CHUNK = 16384
 
     def __init__(self):
-        import ctypes
-        self.new_buffer = ctypes.create_string_buffer
-        libc = ctypes.PyDLL(None, use_errno=True)
-        self.open, self.read, self.close = libc.open, libc.read, libc.close
-        self.open.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        try:
+            libc = ctypes.PyDLL(None, use_errno=True)     # PyDLL keeps the GIL
+            self.openat, self.read, self.close = libc.openat, libc.read, libc.close
+        except (OSError, AttributeError):
+            self.openat = None
+            return
+        self.openat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self.read.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t]
         self.read.restype = ctypes.c_ssize_t
         self.close.argtypes = [ctypes.c_int]
+        # Kept open: opening "<tid>/syscall" relative to it saves the kernel a
+        # path walk per thread.
+        self.dir_fd, self.pid = None, None
 
-    def __call__(self, path):
-        fd = self.open(os.fsencode(path), self.O_RDONLY_CLOEXEC)
+    def file(self, path):
+        """The whole of /proc file `path`, or None if it cannot be read."""
+        if self.openat is None:
+            return _read_releasing_gil(path)
+        fd = self.openat(_AT_FDCWD, os.fsencode(path), _O_RDONLY_CLOEXEC)
         if fd < 0:
             return None
+        return self._whole(fd, self.CHUNK, made_whole_on_open=False)
+
+    def thread_file(self, tid, name, size):
+        """File `name` of thread `tid`, whole; b"" if the thread is gone, None
+        without /proc. `size` is the first read's: one read is enough when the
+        file fits, and the rest is read if it does not (a status file grows with
+        the host's CPUs and memory nodes, and its last fields matter too)."""
+        if self.openat is None:
+            if not os.path.isdir(TASKS):
+                return None
+            return _read_releasing_gil(f"{TASKS}/{tid}/{name.decode()}") or b""
+        if self.pid != os.getpid():             # first use, or a forked child
+            with _open_lock:
+                if self.pid != os.getpid():
+                    try:
+                        self.dir_fd = os.open(TASKS, _O_RDONLY_CLOEXEC | os.O_DIRECTORY)
+                    except OSError:
+                        self.dir_fd = None
+                    self.pid = os.getpid()
+        if self.dir_fd is None:
+            return None
+        fd = self.openat(self.dir_fd, b"%d/%s" % (tid, name), _O_RDONLY_CLOEXEC)
+        if fd < 0:
+            return b""
+        return self._whole(fd, size, made_whole_on_open=True)
+
+    def _whole(self, fd, size, made_whole_on_open):
+        # A buffer per call: the GIL may pass between two reads, and snapshots
+        # may overlap.
+        buffer, chunks = ctypes.create_string_buffer(size), []
         try:
-            # A buffer per call: the GIL may pass between two reads of the loop.
-            buffer, chunks = self.new_buffer(self.CHUNK), []
             while True:
-                n = self.read(fd, buffer, self.CHUNK)
-                if n < 0:
-                    return None
-                if n == 0:
+                got = self.read(fd, buffer, size)
+                if got < 0:                     # a thread file: its thread ended
+                    return b"" if made_whole_on_open else None
+                chunks.append(buffer.raw[:got])
+                # /proc/<tid> files are made whole on open: a read that does
+                # not fill the buffer has reached the end.
+                if got == 0 or (made_whole_on_open and got < size):
                     return b"".join(chunks)
-                chunks.append(buffer.raw[:n])
         finally:
             self.close(fd)
 
@@ -60,18 +121,19 @@ def _read_releasing_gil(path):
         return None
 
 
-try:
-    _read_holding_gil = _GilHoldingReader()
-except (ImportError, OSError, AttributeError):      # no ctypes or no libc symbols
-    _read_holding_gil = None
+_reader = _GilHoldingReader()
 
 
 def read(path):
     """The whole of /proc file `path` (read holding the GIL where possible), or
     None if it cannot be read."""
-    if _read_holding_gil is not None:
-        return _read_holding_gil(path)
-    return _read_releasing_gil(path)
+    return _reader.file(path)
+
+
+def thread_file(tid, name, size=256):
+    """File `name` (bytes) of thread `tid`, read holding the GIL; b"" once the
+    thread is gone, None without /proc. See _GilHoldingReader.thread_file."""
+    return _reader.thread_file(tid, name, size)
 
 
 class Syscall:
@@ -86,7 +148,7 @@ class Syscall:
         return f"Syscall(nr={self.nr}, args={self.args!r})"
 
 
-def parse_syscall(text):
+def _parse_syscall(text):
     """The Syscall in the text of a /proc/<tid>/syscall file; None if it shows no
     call ("running", or "-1 sp pc")."""
     fields = text.split()
@@ -96,35 +158,77 @@ def parse_syscall(text):
     return Syscall(int(fields[0]), tuple(values[:6]), values[6], values[7])
 
 
-def syscall(tid):
-    """The Syscall `tid` is blocked in; None if it runs, is not in one, or is gone."""
-    text = read(f"{TASKS}/{tid}/syscall")
-    return parse_syscall(text) if text else None
+RUNNING = "running"
+GONE = "gone"
 
 
-def status(tid):
-    """A thread's /proc status as {field: text}; None once it is gone."""
-    text = read(f"{TASKS}/{tid}/status")
+def read_syscall(tid):
+    """The Syscall thread `tid` is blocked in, RUNNING if it is not in one, GONE if
+    it has ended, None where /proc does not say."""
+    text = thread_file(tid, b"syscall")
     if text is None:
         return None
-    fields = {}
-    for line in text.decode("ascii", "replace").splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return fields
+    if not text:
+        return GONE
+    return _parse_syscall(text) or RUNNING
+
+
+def gil_keeps_threads_still():
+    """Whether the GIL, held by the caller, keeps every other Python thread from
+    moving: false on a free-threaded build running without it."""
+    return getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def _marks(tid):
+    """What changes whenever thread `tid` runs: its system-call line and its
+    context-switch counts (a thread that leaves a call and comes back into the
+    same one is switched out again, so the line alone could not tell)."""
+    line = thread_file(tid, b"syscall")
+    status = thread_file(tid, b"status", 4096) or b""
+    return line, tuple(row for row in status.splitlines() if b"ctxt_switches:" in row)
+
+
+def steady(tid, look, tries=3):
+    """(look(), what read_syscall(tid) says) as of one moment.
+
+    For when gil_keeps_threads_still() is false: with the GIL held, a Python
+    thread blocked in a system call cannot move while look() reads its Python
+    state; without it, it can. So the thread's system call and context switches
+    are read before and after look(), and the answer is accepted only if they
+    agree (the thread did not run meanwhile). A thread that never holds still
+    is running: RUNNING, with the last look().
+    """
+    for _ in range(tries):
+        before = _marks(tid)
+        seen = look()
+        after = _marks(tid)
+        if before == after:
+            line = before[0]
+            if line is None:
+                return seen, None
+            return seen, (_parse_syscall(line) or RUNNING) if line else GONE
+    return seen, RUNNING
+
+
+def syscall(tid):
+    """The Syscall `tid` is blocked in; None if it runs, is not in one, or is gone."""
+    found = read_syscall(tid)
+    return found if isinstance(found, Syscall) else None
 
 
 def signal_blocked(tid, signum):
-    """Whether `tid` blocks `signum`; None if unknown."""
-    fields = status(tid)
-    if fields is None or "SigBlk" not in fields:
+    """Whether thread `tid` blocks `signum`; None if unknown. Read without parsing
+    the whole status file, which costs more than the rest of a snapshot's row."""
+    text = thread_file(tid, b"status", 4096)
+    start = text.find(b"\nSigBlk:") if text else -1
+    if start < 0:
         return None
-    return bool(int(fields["SigBlk"], 16) >> (signum - 1) & 1)
+    mask = text[start + 8:text.index(b"\n", start + 1)].strip()
+    return bool(int(mask, 16) >> (signum - 1) & 1)
 
 
-def _stat_fields(path):
-    text = read(path)
-    if text is None:
+def _stat_fields(text):
+    if not text:
         return None
     # The command name is in parentheses and may contain spaces and ')'.
     return text[text.rindex(b")") + 2:].split()
@@ -132,7 +236,7 @@ def _stat_fields(path):
 
 def thread_stat(tid):
     """(state letter, cpu seconds, start ticks since boot) of `tid`; None once gone."""
-    fields = _stat_fields(f"{TASKS}/{tid}/stat")
+    fields = _stat_fields(thread_file(tid, b"stat", 1024))
     if fields is None:
         return None
     # Fields 3, 14, 15 and 22 of proc(5), counted from 1; we start at field 3.
@@ -141,7 +245,9 @@ def thread_stat(tid):
 
 
 def start_ticks(tid):
-    """When `tid` started, in clock ticks since boot: with the tid, its identity."""
+    """When `tid` started, in clock ticks since boot: with the tid, its identity
+    (read holding the GIL: the identity a snapshot gives a thread is the one
+    kill() checks)."""
     stat = thread_stat(tid)
     return None if stat is None else stat[2]
 
@@ -173,7 +279,7 @@ def children(pid=None):
         return {}
     for name in names:
         if name.isdigit():
-            fields = _stat_fields(f"/proc/{name}/stat")
+            fields = _stat_fields(read(f"/proc/{name}/stat"))
             if fields is not None:
                 parents[int(name)] = int(fields[1])
     found, frontier = {}, [root]
@@ -196,7 +302,7 @@ def thread_children(tid):
 def process_start(pid):
     """When process `pid` started (clock ticks since boot), with its pid its identity;
     None once it is gone or a zombie."""
-    fields = _stat_fields(f"/proc/{pid}/stat")
+    fields = _stat_fields(read(f"/proc/{pid}/stat"))
     if fields is None or fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])

@@ -20,8 +20,8 @@ import dataclasses
 import functools
 
 from . import _arguments
-from .errors import KillTimeout, TaskStopped, ThreadKillError
-from .tasks import NoSuchTask, stop_with
+from .errors import KillTimeout, NoSuchTask, TaskStopped, ThreadKillError
+from .tasks import stop_with
 
 
 class TaskStoppedError(ThreadKillError):

@@ -15,6 +15,10 @@ class NoSuchThread(ThreadKillError, LookupError):
     """The target names no live thread (unknown, finished, or its ident recycled)."""
 
 
+class NoSuchTask(NoSuchThread):
+    """The thread runs no task a pool would report as failed (see tasks.RUNNERS)."""
+
+
 class AmbiguousTarget(ThreadKillError, LookupError):
     """A name matches several threads; `candidates` lists them, nothing was killed."""
 

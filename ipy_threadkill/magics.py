@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import _arguments, _views, engine
+from . import _arguments, _hooks, _views
 from ._text import one_line
 from ._views import Refusal
 from .errors import ThreadKillError
@@ -275,6 +275,7 @@ def _live(include_kernel):
 
 def load_ipython_extension(shell):
     """Register %threads and %killthread and their tab completion (idempotent)."""
+    _hooks.install()
     shell.register_magics(ThreadMagics)
     matchers = shell.Completer.custom_matchers
     if complete_thread_magics not in matchers:
@@ -286,7 +287,7 @@ def unload_ipython_extension(shell):
     widget = sys.modules.get(f"{__package__}.widget")
     if widget is not None:
         widget.close_all()
-    engine.release()
+    _hooks.uninstall()
     matchers = shell.Completer.custom_matchers
     while complete_thread_magics in matchers:
         matchers.remove(complete_thread_magics)

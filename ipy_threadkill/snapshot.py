@@ -14,16 +14,22 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import _blocking, _kernel, _origin, _proc
+from . import _blocking, _frames, _hooks, _kernel, _origin, _proc, engine
 from ._identity import ThreadIdentity, native_id_of, resolve
 from ._text import one_line
 from .errors import NoSuchThread
+from .report import Rung
 
 # Record who starts threads from the moment the package is imported (see _origin).
-_origin.install()
+_hooks.install()
 
 _LINUX = sys.platform.startswith("linux")
 _KIND_ORDER = {"threading": 0, "bare": 1, "foreign": 2}
+# An OS thread outlives its Python part: after its thread state is gone (join()
+# has returned) glibc still runs its key destructors and frees its stack. A tid
+# seen running Python less than this long ago is such a thread finishing, not a
+# C library's thread; one still there after it is shown as foreign.
+_EXIT_GRACE = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Snapshotter:
         self._seen = {}            # (ident, native id) -> _Seen, from the previous snapshot
         self._identities = {}      # (ident, native id) -> ThreadIdentity (read once)
         self._masks = {}           # (native id, signal) -> blocked? (read once)
+        self._python_tids = {}     # native id -> when last seen running Python
+        self._sites = engine.CallSites()   # who made each blocked call (read once)
 
     def take(self, *, include_kernel=False):
         """A list of ThreadInfo, main thread first. The kernel's own threads are
@@ -109,9 +117,8 @@ class _Scan:
         self.seen = {}                       # this snapshot's _Seen, for the next one
 
     def run(self, include_kernel):
-        frames = sys._current_frames()
+        frames = _frames.every_thread()
         by_ident = {t.ident: t for t in threading.enumerate() if t.ident is not None}
-        now = time.monotonic()
         boot = _seconds_since_boot()
 
         rows = []                            # (ident, thread, identity, frame)
@@ -120,9 +127,11 @@ class _Scan:
             rows.append((ident, thread, self._identity(ident, native_id_of(ident, thread)),
                          frame))
         known = {row[2].native_id for row in rows}
-        infos = [self._python_info(*row, frames, now, boot) for row in rows]
-        infos += [self._foreign_info(tid, now, boot)
-                  for tid in (_proc.task_ids() or ()) if tid not in known]
+        infos = [self._python_info(*row, frames, boot) for row in rows]
+        tasks = _proc.task_ids() or ()
+        finishing = self._finishing(known, tasks)
+        infos += [self._foreign_info(tid, boot)
+                  for tid in tasks if tid not in known and tid not in finishing]
         infos = [i for i in infos if i is not None]
         self.owner._seen = self.seen
         self.owner._identities = {k: v for k, v in self.owner._identities.items()
@@ -135,6 +144,17 @@ class _Scan:
             return infos
         return [i for i in infos if i.kernel_reason is None or i.ident == main]
 
+    def _finishing(self, known, tasks):
+        """Tids that ran Python within _EXIT_GRACE and no longer do: threads
+        past their Python part, on their way out. Remembers `known` for the next scan."""
+        now = time.monotonic()
+        alive = set(tasks)
+        finishing = {tid: when for tid, when in self.owner._python_tids.items()
+                     if tid in alive and tid not in known and now - when < _EXIT_GRACE}
+        self.owner._python_tids = dict(finishing)
+        self.owner._python_tids.update((tid, now) for tid in known if tid is not None)
+        return finishing
+
     def _identity(self, ident, native):
         """The ThreadIdentity resolve() computes, its start time read only once:
         /proc's stat is the costliest read of a snapshot."""
@@ -142,15 +162,19 @@ class _Scan:
         identity = self.owner._identities.get(key)
         if identity is None:
             identity = ThreadIdentity(ident, native,
-                                      _blocking.start_ticks(native) if native else None)
+                                      _proc.start_ticks(native) if native else None)
             if identity.started is not None:
                 self.owner._identities[key] = identity
         return identity
 
-    def _look(self, identity, frame, now, analyze):
+    def _look(self, identity, frame, analyze):
         """(Blocking, where, cpu seconds, cpu %, static) of a thread; what did not
         change since the previous snapshot is not looked at again."""
         cpu = _cpu_seconds(identity)
+        # CPU % over this thread's own window: a scan can take long (a thread
+        # seen for the first time is analysed while a busy one holds the GIL),
+        # and the scan's start time would count that wait in every window.
+        now = time.monotonic()
         key = (identity.ident, identity.native_id)
         before = self.owner._seen.get(key)
         percent = None
@@ -166,11 +190,12 @@ class _Scan:
                                blocking, where, static)
         return blocking, where, cpu, percent, static
 
-    def _python_info(self, ident, thread, identity, frame, frames, now, boot):
+    def _python_info(self, ident, thread, identity, frame, frames, boot):
         native = identity.native_id
         blocking, where, cpu, percent, static = self._look(
-            identity, frame, now, lambda: _blocking.analyze(
-                ident, native, frame, frames, self.signum, cache=self.cache))
+            identity, frame, lambda: engine.judge(_blocking.analyze(
+                ident, native, frame, frames, self.signum, cache=self.cache),
+                self.owner._sites))
         if static is None:
             # What a thread is never changes: read once per thread.
             kind = "threading" if thread is not None and not _is_dummy(thread) else "bare"
@@ -192,13 +217,13 @@ class _Scan:
             started_by_cell=origin.cell if origin else None, kernel_reason=reason,
             killable=killable, kill_plan=plan, expected_rung=rung)
 
-    def _foreign_info(self, tid, now, boot):
+    def _foreign_info(self, tid, boot):
         comm = _proc.read(f"{_proc.TASKS}/{tid}/comm")
         if comm is None:
             return None                       # ended since the task list was read
         identity = self._identity(None, tid)
         blocking, _, cpu, percent, _ = self._look(
-            identity, None, now,
+            identity, None,
             lambda: _blocking.analyze(None, tid, None, {}, None, cache=self.cache))
         name = comm.decode(errors="replace").strip()
         reason = _kernel.foreign_reason(name)
@@ -214,7 +239,7 @@ class _Scan:
     def _where(self, frame):
         if frame is None:
             return ""
-        user = _blocking.user_frame(frame)
+        user = _frames.user_frame(frame)
         return self.cells.location(user.f_code.co_filename, user.f_lineno,
                                    user.f_code.co_name)
 
@@ -242,7 +267,7 @@ def _plan(blocking, reason, alive):
         plan = f"wake the {what} wait"
     elif blocking.kind == "child" and blocking.children:
         plan = "stop child " + ", ".join(str(pid) for pid in blocking.children)
-    elif rung == "interrupted system call":
+    elif rung is Rung.SYSCALL:
         plan = f"interrupt {blocking.syscall_name}"
     else:
         plan = blocking.details.get("plan", "exception")
@@ -283,8 +308,7 @@ def _age(started_ticks, boot):
 def _interrupt_signal():
     """The signal kill() interrupts system calls with; before the first kill, the
     one it will most likely choose (the first it tries)."""
-    from . import engine
-    chosen = engine._interrupt_signal()
+    chosen = engine.interrupt_signal()
     if chosen is None and hasattr(signal, "SIGRTMIN"):
         return signal.SIGRTMIN + 2
     return chosen
@@ -313,7 +337,7 @@ def stack(target):
         raise NoSuchThread(f"native thread {target.native_id} ('{target.name}') runs no "
                            "Python code: it has no Python stack")
     victim = resolve(target)
-    frames = sys._current_frames()
+    frames = _frames.every_thread()
     frame = frames.get(victim.ident)
     if frame is None:
         raise NoSuchThread(f"thread {victim.describe()} has finished")
@@ -321,7 +345,7 @@ def stack(target):
     blocking = _blocking.analyze(victim.ident, victim.native_id, frame, frames)
     lines = [f"Thread {victim.describe()}, native id {victim.native_id}: "
              f"{blocking.description}"]
-    for f in reversed(list(_blocking.frames_of(frame))):
+    for f in reversed(list(_frames.frames_of(frame))):
         filename = f.f_code.co_filename
         number = cells.cell(filename)
         shown = f"In[{number}]" if number is not None else filename

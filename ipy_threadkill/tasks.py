@@ -13,16 +13,16 @@ So stop_task only acts where it knows the pool's runner: the function whose
 called is the *boundary* handed to the ladder; the task is over when that frame
 has left the thread's stack.
 """
-import os
 import sys
-import threading
 from dataclasses import dataclass, fields
 from typing import Optional
 
-from . import _arguments, _blocking, _kernel, _native
+from . import _arguments, _frames, _hooks, _kernel
 from ._identity import resolve
-from .engine import KillReport, Ladder, Rung, _format_seconds, withdraw
-from .errors import KillTimeout, NoSuchThread, ProtectedThread, TaskStopped
+from ._raising import withdraw
+from .engine import Ladder
+from .errors import KillTimeout, NoSuchTask, ProtectedThread, TaskStopped
+from .report import KillReport, TaskReport
 
 # (module, qualified name of the function whose try/except BaseException wraps a
 # task call, what runs there, what else can end a task that will not stop).
@@ -31,39 +31,15 @@ _KILL_THREAD = "kill() with force=True can end the whole thread"
 _RESTART_WORKER = ("only restarting the worker can end it (kill() would take the "
                    "worker process down)")
 RUNNERS = (
+    # 3.14+: _WorkItem.run calls the task through WorkerContext.run, inside its try.
+    ("concurrent.futures.thread", "WorkerContext.run", "ThreadPoolExecutor task",
+     _KILL_THREAD),
     ("concurrent.futures.thread", "_WorkItem.run", "ThreadPoolExecutor task", _KILL_THREAD),
     ("distributed.worker", "_run_task_simple", "Dask task", _RESTART_WORKER),
     ("distributed._concurrent_futures_thread", "_WorkItem.run", "Dask executor task",
      _RESTART_WORKER),
     ("dask.local", "execute_task", "Dask task", _KILL_THREAD),
 )
-
-
-class NoSuchTask(NoSuchThread):
-    """The thread runs no task a pool would report as failed (see tasks.RUNNERS)."""
-
-
-@dataclass(frozen=True)
-class TaskReport(KillReport):
-    """A KillReport for one task: `died` means the task ended, and the thread
-    is still alive when `thread_alive` is True."""
-
-    task: str = ""
-    thread_alive: bool = True
-
-    def __str__(self):
-        who = f"'{self.name}' (ident {self.ident})"
-        if not self.died:
-            return f"could not stop {self.task} in {who}: {self.blocked_in}"
-        how = f"{self.rung}" if self.rung is Rung.EXCEPTION else f"{self.rung}: {self.blocked_in}"
-        line = (f"stopped {self.task} in {who} in {_format_seconds(self.elapsed)} "
-                f"({how}), " + ("cleanup ran" if self.cleanup_ran else "cleanup did NOT run"))
-        line += "; the thread lives on" if self.thread_alive else "; the thread ended too"
-        if self.children_stopped:
-            line += "; stopped child " + ", ".join(self.children_stopped)
-        if self.notes:
-            line += "; " + "; ".join(self.notes)
-        return line
 
 
 def _runner_codes():
@@ -96,7 +72,7 @@ class Task:
     def running_in(self, ident):
         """Whether thread `ident` is still running this task."""
         top = sys._current_frames().get(ident)
-        for f in _blocking.frames_of(top):
+        for f in _frames.frames_of(top):
             if f is self.frame:
                 return self.call_at is None or f.f_lasti == self.call_at
         return False
@@ -106,7 +82,7 @@ def find_task(frame):
     """The Task of the innermost known runner on the stack ending at `frame`, or None."""
     runners = _runner_codes()
     called = None
-    for f in _blocking.frames_of(frame):
+    for f in _frames.frames_of(frame):
         runner = runners.get(f.f_code)
         if runner is None:
             called = f
@@ -129,7 +105,7 @@ def _name(frame):
     return repr(key) if isinstance(key, (str, bytes, tuple, int)) else f"{frame.f_code.co_name}()"
 
 
-class _ReturnGuard:
+def _guard_returns(code):
     """Python 3.12+: make a queued TaskStopped fire as the task returns, not after.
 
     From 3.12 a call from Python to a Python function is made without a C call,
@@ -144,55 +120,21 @@ class _ReturnGuard:
     returning from the same code only pay for an empty call, and only while a
     stop runs. (3.9-3.11 check for exceptions right after the pool's call
     returns: measured, no guard needed.)
+
+    Returns False when that is not possible here (before 3.12, or no
+    monitoring tool id free).
     """
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and _hooks.monitoring.watch(
+        code, monitoring.events.PY_RETURN, _check_point)
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.tool = None
-        self.users = {}             # code -> number of stops guarding it
-        if hasattr(os, "register_at_fork"):     # a forking stop's lock stays held
-            os.register_at_fork(after_in_child=self._reset_lock)
 
-    def _reset_lock(self):
-        self.lock = threading.Lock()
-
-    def add(self, code):
-        """Guard returns from `code`; False if that is not possible here."""
-        monitoring = getattr(sys, "monitoring", None)
-        if monitoring is None:
-            return False
-        with self.lock:
-            if self.tool is None and not self._claim_tool(monitoring):
-                return False
-            self.users[code] = self.users.get(code, 0) + 1
-            monitoring.set_local_events(self.tool, code, monitoring.events.PY_RETURN)
-        return True
-
-    def remove(self, code):
-        with self.lock:
-            self.users[code] -= 1
-            if not self.users[code]:
-                del self.users[code]
-                sys.monitoring.set_local_events(self.tool, code, 0)
-
-    def _claim_tool(self, monitoring):
-        # 0-2 are named for debuggers, coverage and profilers; 3 and 4 belong
-        # to no one; 5 (optimizers) only if both are taken. Kept once claimed.
-        for tool in (3, 4, 5):
-            if monitoring.get_tool(tool) is None:
-                monitoring.use_tool_id(tool, "ipy_threadkill")
-                monitoring.register_callback(tool, monitoring.events.PY_RETURN,
-                                             _check_point)
-                self.tool = tool
-                return True
-        return False
+def _unguard_returns(code):
+    _hooks.monitoring.unwatch(code, sys.monitoring.events.PY_RETURN)
 
 
 def _check_point(code, offset, retval):
-    """The PY_RETURN callback: being called is the point (see _ReturnGuard)."""
-
-
-_guard = _ReturnGuard()
+    """The PY_RETURN callback: being called is the point (see _guard_returns)."""
 
 
 def stop_task(target, *, timeout=2.0):
@@ -236,7 +178,7 @@ def stop_with(exc_type, target, timeout):
 
     ladder = Ladder(victim, exc_type, finished=finished, boundary=task.frame)
     # A C function cannot return past a check point: only Python tasks need it.
-    guarded = task.call_at is None and _guard.add(task.frame.f_code)
+    guarded = task.call_at is None and _guard_returns(task.frame.f_code)
     if task.call_at is None and not guarded and hasattr(sys, "monitoring"):
         ladder.notes.append("no sys.monitoring tool id was free: if the task swallows "
                             "TaskStopped and returns, its pool thread may end")
@@ -254,7 +196,7 @@ def stop_with(exc_type, target, timeout):
                           f"{task.fallback}", report) from None
     finally:
         if guarded:
-            _guard.remove(task.frame.f_code)
+            _unguard_returns(task.frame.f_code)
     return _task_report(report, task, victim)
 
 

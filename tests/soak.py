@@ -38,7 +38,7 @@ import threading, time
 import ipy_threadkill
 from ipy_threadkill import ThreadKillError, _blocking
 from ipy_threadkill.errors import ThreadKilled
-from tests.victims import Victim, wait_until
+from tests.victims import Victim, children, wait_until
 
 
 def progress(text):
@@ -50,18 +50,6 @@ def progress(text):
 def rss_kb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def children():
-    """Pids of this process's live (not zombie) child processes."""
-    found = []
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/children") as f:
-                found += [int(p) for p in f.read().split()]
-        except OSError:
-            pass
-    return sorted(found)
 
 
 def reap_children():

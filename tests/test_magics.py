@@ -373,11 +373,19 @@ def test_kill_all_spares_the_kernels_threads():
 
 
 def test_unkillable_thread_gets_one_line_and_others_still_die():
-    # A thread blocked acquiring a Lock held elsewhere: no gentle rung can reach it.
+    # A sleep that blocks every signal: no gentle rung can reach it, the forced
+    # cancel can on every version (a Lock waiter only before 3.13).
     result = _run_shell("""
-        lock = threading.Lock()
-        lock.acquire()
-        stuck = start("stuck", lock.acquire)
+        import signal
+        def masked_sleep():
+            signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+            time.sleep(600)
+        stuck = start("stuck", masked_sleep)
+        from ipy_threadkill import _blocking
+        deadline = time.monotonic() + 10        # in the sleep, past any bytecode
+        while _blocking.analyze(stuck.ident, stuck.native_id).kind != "sleep":
+            assert time.monotonic() < deadline, "the thread never slept"
+            time.sleep(0.01)
         other = start("other")
         out = magic("killthread", "--timeout 1 stuck other")
         forced = magic("killthread", "--force --timeout 1 stuck")
@@ -413,6 +421,48 @@ def test_unload_gives_the_signal_back():
     """)
     assert "interrupted system call" in result["out"], result
     assert result["held"] and result["released"]
+
+
+def test_unload_leaves_the_interpreter_as_load_found_it():
+    # The picture is taken after the shell exists (IPython installs hooks of its
+    # own) and before the extension is loaded; kills of the kinds that install
+    # something run in between, through the magic and the live table's code path.
+    result = run_json(textwrap.dedent("""
+        import json, threading, time
+        from IPython.core.interactiveshell import InteractiveShell
+        from IPython.utils.io import capture_output
+        from tests.interpreter_state import picture
+
+        ip = InteractiveShell.instance()
+        before = picture()
+        ip.run_line_magic("load_ext", "ipy_threadkill")
+
+        def swallowing():
+            while True:
+                try:
+                    time.sleep(0.001)
+                except BaseException:
+                    pass
+
+        threads = [threading.Thread(target=target, name=name, daemon=True)
+                   for name, target in (("sleeper", lambda: time.sleep(600)),
+                                        ("swallower", swallowing))]
+        for thread in threads:
+            thread.start()
+        with capture_output() as out:
+            ip.run_line_magic("killthread", "sleeper swallower")
+        ip.run_line_magic("unload_ext", "ipy_threadkill")
+        after = picture()
+        ip.run_line_magic("load_ext", "ipy_threadkill")     # and it comes back
+        reloaded = ip.find_line_magic("killthread") is not None
+        print(json.dumps(dict(before=before, after=after, out=out.stdout,
+                              alive=[t.is_alive() for t in threads], reloaded=reloaded)))
+    """), timeout=60)
+    lines = result["out"].splitlines()
+    assert len(lines) == 2 and all(line.startswith("killed '") for line in lines), result
+    assert result["alive"] == [False, False] and result["reloaded"]
+    for key, value in result["before"].items():
+        assert result["after"][key] == value, key
 
 
 def test_a_name_with_a_newline_still_gets_one_line():

@@ -16,26 +16,14 @@ import json, os, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor
 import ipy_threadkill
 from ipy_threadkill.tasks import stop_task
-from ipy_threadkill import _blocking
-
-DEADLINE = 10.0
-def fail_fast(*exc_info, _print=sys.excepthook):
-    _print(*exc_info)
-    sys.stderr.flush()
-    os._exit(1)
-sys.excepthook = fail_fast
-
-def wait_until(predicate, what):
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.001)
+from ipy_threadkill import _blocking, _frames
+from tests.victims import DEADLINE, exit_on_failure, started_pool, wait_or_raise
+exit_on_failure()
 
 def running(code):
     '''Idents of the threads whose stack runs `code`.'''
     return [ident for ident, frame in sys._current_frames().items()
-            if any(f.f_code is code for f in _blocking.frames_of(frame))]
+            if any(f.f_code is code for f in _frames.frames_of(frame))]
 
 def blocked(ident):
     native = {t.ident: t.native_id for t in threading.enumerate()}[ident]
@@ -64,9 +52,9 @@ def compute():
         results["error"] = type(exc).__name__
 caller = threading.Thread(target=compute)
 caller.start()
-wait_until(lambda: running(runaway.__code__), "the Dask task to start")
+wait_or_raise(lambda: running(runaway.__code__), "the Dask task to start")
 (ident,) = running(runaway.__code__)
-wait_until(lambda: blocked(ident), "the task to sleep")
+wait_or_raise(lambda: blocked(ident), "the task to sleep")
 report = stop_task(ident)
 caller.join(DEADLINE)
 pool_thread = threading._active[ident]
@@ -88,7 +76,7 @@ pool = ThreadPoolExecutor(1)
 pool.submit(lambda: None).result(DEADLINE)
 (thread,) = pool._threads
 future = pool.submit(time.sleep, 3600)
-wait_until(lambda: blocked(thread.ident), "the sleep")
+wait_or_raise(lambda: blocked(thread.ident), "the sleep")
 report = stop_task(thread)
 error = future.exception(timeout=1.0)
 print(json.dumps(dict(text=str(report), error=type(error).__name__,
@@ -121,16 +109,11 @@ def swallower():
         except BaseException:
             pass
 tasks = [cpu, sleeper, reader, swallower]
-pool = ThreadPoolExecutor(4)
-warm = threading.Barrier(5)
-for _ in range(4):
-    pool.submit(warm.wait, DEADLINE)
-warm.wait(DEADLINE)
-before = sorted(t.ident for t in pool._threads)
+pool, before = started_pool(4)
 futures = [pool.submit(task) for task in tasks]
-wait_until(lambda: all(running(t.__code__) for t in tasks), "every task to start")
+wait_or_raise(lambda: all(running(t.__code__) for t in tasks), "every task to start")
 idents = [running(t.__code__)[0] for t in tasks]
-wait_until(lambda: all(blocked(i) for i in idents[1:]), "the blocking tasks to block")
+wait_or_raise(lambda: all(blocked(i) for i in idents[1:]), "the blocking tasks to block")
 
 reports = {}
 def stop(ident):
@@ -166,17 +149,12 @@ def sleeper():
 def spinner():
     while True:
         pass
-pool = ThreadPoolExecutor(2)
-warm = threading.Barrier(3)
-for _ in range(2):
-    pool.submit(warm.wait, DEADLINE)
-warm.wait(DEADLINE)
-before = sorted(t.ident for t in pool._threads)
+pool, before = started_pool(2)
 errors, elapsed = set(), []
 for i in range(60):
     task = (sleeper, spinner)[i % 2]
     future = pool.submit(task)
-    wait_until(lambda: running(task.__code__), "the task to start")
+    wait_or_raise(lambda: running(task.__code__), "the task to start")
     report = stop_task(running(task.__code__)[0])
     elapsed.append(report.elapsed)
     errors.add(type(future.exception(timeout=1.0)).__name__)
@@ -203,9 +181,9 @@ def waits_for_the_lock():
         return "finished normally"
 pool = ThreadPoolExecutor(1)
 future = pool.submit(waits_for_the_lock)
-wait_until(lambda: running(waits_for_the_lock.__code__), "the task to start")
+wait_or_raise(lambda: running(waits_for_the_lock.__code__), "the task to start")
 (ident,) = running(waits_for_the_lock.__code__)
-wait_until(lambda: blocked(ident), "the task to wait for the lock")
+wait_or_raise(lambda: blocked(ident), "the task to wait for the lock")
 started = time.monotonic()
 try:
     stop_task(ident, timeout=5)
@@ -233,7 +211,7 @@ def spin():
     while True:
         pass
 future = pool.submit(spin)
-wait_until(lambda: running(spin.__code__), "the task to start")
+wait_or_raise(lambda: running(spin.__code__), "the task to start")
 report = stop_task("crunch_0")
 print(json.dumps(dict(text=str(report), error=type(future.exception(1.0)).__name__)))
 pool.shutdown()
@@ -256,7 +234,7 @@ def spin():
     while True:
         time.sleep(0.5)
 {pool_code}
-wait_until(lambda: running(spin.__code__), "the thread to start")
+wait_or_raise(lambda: running(spin.__code__), "the thread to start")
 (ident,) = running(spin.__code__)
 try:
     stop_task(ident)
@@ -285,12 +263,7 @@ def short(seconds):
     while time.perf_counter() < end:
         pass
     return "done"
-pool = ThreadPoolExecutor(2)
-warm = threading.Barrier(3)
-for _ in range(2):
-    pool.submit(warm.wait, DEADLINE)
-warm.wait(DEADLINE)
-before = sorted(t.ident for t in pool._threads)
+pool, before = started_pool(2)
 futures = [pool.submit(short, random.uniform(0.0001, 0.002)) for _ in range(1000)]
 stops = [0]
 def stopper():

@@ -216,12 +216,16 @@ def test_clicks_on_stale_or_kernel_rows_are_refused():
 
 def test_failed_kill_offers_force_behind_a_confirmation():
     out = _run("""
-    held = threading.Lock(); held.acquire()
+    import signal
     def stuck():
-        held.acquire()                        # no gentle rung reaches a plain Lock wait
+        # No gentle rung reaches a sleep that blocks every signal; the forced
+        # cancel can end it on every version (a Lock waiter only before 3.13).
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        time.sleep(3600)
     t = threading.Thread(target=stuck, name="stuck", daemon=True); t.start()
-    wait_until(lambda: "lock" in (row_named(W.ThreadTable(refresh_interval=None), "stuck")
-                                  .info.state_kind), 10, interval=0.05)
+    wait_until(lambda: "signals blocked" in (row_named(W.ThreadTable(refresh_interval=None),
+                                                       "stuck").info.kill_plan),
+               10, interval=0.05)
     W.close_all()
     table = W.ThreadTable(refresh_interval=None)
     row = row_named(table, "stuck")

@@ -1,5 +1,6 @@
 """Runs inside a child interpreter: start a victim in a given state, kill it,
-and print what happened as JSON for the test to check.
+and print what happened as JSON for the test to check; the pool and process
+helpers those children share.
 
 The victim's body runs inside `with lock:` and `try/finally`, so each check
 that matters can be observed: cleanup ran, the lock was released, the thread
@@ -103,3 +104,52 @@ def kill_and_check(victim, **kill_args):
     print(json.dumps(outcome))
     sys.stdout.flush()
     return outcome
+
+
+def children():
+    """Pids of this process's live (not zombie) child processes."""
+    found = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                found += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    return sorted(found)
+
+
+# A pool's threads are not daemons: the interpreter waits for them at exit, so
+# a child that fails while one of its tasks runs away would hang until the
+# test's deadline instead of saying what failed.
+
+def exit_on_failure():
+    """Make an uncaught exception end the interpreter at once, after its traceback."""
+    def exit_now(*exc_info, _print=sys.excepthook):
+        _print(*exc_info)
+        sys.stderr.flush()
+        os._exit(1)
+    sys.excepthook = exit_now
+
+
+def wait_or_raise(predicate, what):
+    """wait_until, failing with an exception that exit_on_failure sees:
+    SystemExit does not go through sys.excepthook."""
+    try:
+        wait_until(predicate, what=what)
+    except SystemExit as exc:
+        raise AssertionError(*exc.args) from None
+
+
+def started_pool(workers):
+    """A ThreadPoolExecutor whose `workers` threads have all started, and their
+    idents: so that "the pool keeps its threads" means these threads."""
+    # Imported here: it installs an exit hook in threading, which children that
+    # make no pool should not get.
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers)
+    started = threading.Barrier(workers + 1)
+    for _ in range(workers):
+        pool.submit(started.wait, DEADLINE)
+    started.wait(DEADLINE)
+    return pool, sorted(t.ident for t in pool._threads)

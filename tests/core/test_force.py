@@ -1,4 +1,4 @@
-"""kill(force=True): the forced cancel (issue 4), on every CPython 3.9-3.13.
+"""kill(force=True): the forced cancel (issue 4), on every CPython 3.9-3.14.
 
 Each case runs in a fresh interpreter with a deadline; the child prints one
 JSON document and must exit 0. `force(thread)` runs the forced rung alone (as
@@ -44,7 +44,7 @@ def blocked_in(thread, *names, timeout=10):
 
 def force(thread):
     """The forced rung alone, on a thread the gentle ladder has not touched."""
-    return _force.force_kill(Ladder(resolve(thread), ThreadKilled), None, time.monotonic())
+    return Ladder(resolve(thread), ThreadKilled).cancel(time.monotonic())
 
 
 def block_all_signals():
@@ -111,7 +111,7 @@ def forced_cancel_here(request):
     if not sys.platform.startswith("linux"):
         pytest.skip("these cases read /proc (Linux)")
     if not hasattr(_native, "force_cancel") and "platform_support" not in request.node.name:
-        pytest.skip("no forced cancel here (glibc, x86_64/aarch64, CPython 3.9-3.13)")
+        pytest.skip("no forced cancel here (glibc, x86_64/aarch64, CPython 3.9-3.14)")
 
 
 @pytest.mark.parametrize("masked", [False, True], ids=["signals open", "all signals blocked"])
@@ -235,6 +235,30 @@ report = kill(t, force=True, timeout=1.0)
 done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran)
 ''')
     assert_forced(result, "a checked cancellation signal")
+
+
+def test_the_killer_keeps_its_own_thread_state():
+    # 3.12+ bind a thread state to its thread's GIL-state slot, which is
+    # thread-local: deleting the victim's state from the killer once cleared the
+    # killer's slot, and the debug allocator (or -X dev) then aborted the process
+    # at its next allocation "without holding the GIL".
+    result = run_case('''
+import ctypes
+ctypes.pythonapi.PyGILState_Check.restype = ctypes.c_int
+def masked_sleeper(): block_all_signals(); time.sleep(3600)
+t = start(masked_sleeper)
+blocked_in(t, "clock_nanosleep", "pselect6")
+rung = str(force(t).rung)
+held = ctypes.pythonapi.PyGILState_Check()
+calls = []
+compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(
+    lambda a, b: calls.append(1) or 0)
+numbers = (ctypes.c_int * 2)(2, 1)
+ctypes.CDLL(None).qsort(numbers, 2, ctypes.sizeof(ctypes.c_int), compare)
+done(rung=rung, held=held, callback=bool(calls))
+''', PYTHONMALLOC="debug")
+    assert result["rung"] == "forced cancel", result
+    assert result["held"] == 1 and result["callback"], result
 
 
 def test_hundred_forced_kills_then_a_healthy_interpreter():

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from ipy_threadkill import _blocking
+from ipy_threadkill import _proc
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc")
@@ -18,7 +18,7 @@ def test_status_is_read_whole(first_read):
     try:
         with open(f"/proc/self/task/{thread.native_id}/status", "rb") as f:
             expected = f.read()
-        got = _blocking._task.text(thread.native_id, b"status", first_read)
+        got = _proc.thread_file(thread.native_id, b"status", first_read)
     finally:
         stop.set()
         thread.join()
@@ -26,4 +26,4 @@ def test_status_is_read_whole(first_read):
         return [line.split(b":")[0] for line in text.splitlines()]
     assert keys(got) == keys(expected) and got.endswith(b"\n")
     assert got.splitlines()[-1].startswith(b"nonvoluntary_ctxt_switches:")
-    assert _blocking.signal_blocked(threading.get_native_id(), 9) is False
+    assert _proc.signal_blocked(threading.get_native_id(), 9) is False

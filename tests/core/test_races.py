@@ -20,7 +20,7 @@ import json, os, random, signal, subprocess, sys, threading, time, warnings
 import ipy_threadkill
 from ipy_threadkill import NoSuchThread, ThreadKillError
 from ipy_threadkill.errors import ThreadKilled
-from tests.victims import Victim, wait_until
+from tests.victims import Victim, children, wait_until
 """
 
 
@@ -370,11 +370,11 @@ def test_fork_while_another_thread_holds_the_engines_locks():
     # engine takes while the main thread forks. The child's first kill must not
     # wait for a thread it does not have.
     outcome = run_json(FORK.format(before="""
-from ipy_threadkill import _blocking, engine
+from ipy_threadkill import _proc, _raising
 held, release = threading.Event(), threading.Event()
 def holder():
-    with engine._targets_lock, engine._hook_lock, engine._LineMonitor._lock, \\
-            _blocking._open_lock:
+    with _raising._targets_lock, _raising._hook_lock, _raising._LineMonitor._lock, \\
+            _proc._open_lock:
         held.set()
         release.wait()
 h = threading.Thread(target=holder, daemon=True)
@@ -409,15 +409,6 @@ try:
 except BaseException as exc:
     result = {"error": repr(exc)}
 v.thread.join(5)
-def children():
-    found = []
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/children") as f:
-                found += [int(p) for p in f.read().split()]
-        except OSError:
-            pass
-    return found
 left = children()
 for pid in left:
     os.kill(pid, signal.SIGKILL)

@@ -59,52 +59,40 @@ SETTLED = {"subprocess": "child"}
 def script(setup, body, stop_one_of_two=False, settled_kind=None):
     """The child's code: run `body` as a pool task, stop it, report as JSON."""
     indented = "\n".join("        " + line for line in body.splitlines())
-    return f"""
-import json, os, sys, threading, time
-from concurrent.futures import ThreadPoolExecutor
-from ipy_threadkill import TaskStopped
-from ipy_threadkill.tasks import stop_task
-from ipy_threadkill import _blocking
-
-DEADLINE = 10.0
-def fail_fast(*exc_info, _print=sys.excepthook):
-    _print(*exc_info)
-    sys.stderr.flush()
-    os._exit(1)      # a runaway task would keep the interpreter from exiting
-sys.excepthook = fail_fast
-
-def wait_until(predicate, what):
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.001)
-
-{setup}
-cleanup, running_in, progress = [], [], [0]
+    task = f"""
 def task():
     running_in.append(threading.get_ident())
     try:
 {indented}
     finally:
         cleanup.append(True)
+"""
+    return f"""
+import json, threading, time
+from ipy_threadkill import TaskStopped
+from ipy_threadkill.tasks import stop_task
+from ipy_threadkill import _blocking
+from tests.victims import DEADLINE, exit_on_failure, started_pool, wait_or_raise
+exit_on_failure()
+
+{setup}
+cleanup, running_in, progress = [], [], [0]
+import warnings
+with warnings.catch_warnings():
+    # 3.14 warns of a `return` in `finally` (PEP 765), which one case is about.
+    warnings.simplefilter("ignore", SyntaxWarning)
+    exec({task!r})
 
 release = threading.Event()
 def bystander():
     release.wait(DEADLINE)
     return 'bystander done'
 
-pool = ThreadPoolExecutor(2)
-# Start both threads first, so that "the pool keeps its threads" means these two.
-barrier = threading.Barrier(3)
-for _ in range(2):
-    pool.submit(barrier.wait, DEADLINE)
-barrier.wait(DEADLINE)
-before = sorted(t.ident for t in pool._threads)
+pool, before = started_pool(2)
 
 other = pool.submit(bystander) if {stop_one_of_two!r} else None
 future = pool.submit(task)
-wait_until(lambda: running_in, "the task to start")
+wait_or_raise(lambda: running_in, "the task to start")
 ident = running_in[0]
 
 def settled():
@@ -113,7 +101,7 @@ def settled():
     native = next(t.native_id for t in pool._threads if t.ident == ident)
     kind = _blocking.analyze(ident, native).kind
     return kind == {settled_kind!r} if {settled_kind!r} else kind not in ("running", "c-code")
-wait_until(settled, "the task to reach its state")
+wait_or_raise(settled, "the task to reach its state")
 
 report = stop_task(ident)
 exc = future.exception(timeout=1.0)

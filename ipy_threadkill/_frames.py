@@ -1,0 +1,165 @@
+"""A thread's Python frames, read from another thread: the stack, the objects
+its code can name (where its locks, sockets and child processes are found),
+whose code each frame runs (the standard library's, this package's, the
+user's) and which instruction it is at (a call, a lock being acquired).
+
+Every reader tolerates a frame that changes under it: the thread keeps running.
+"""
+import dis
+import os
+import sys
+import sysconfig
+import threading
+
+
+def other_threads():
+    """{ident: innermost frame} of every thread but the calling one.
+
+    sys._current_frames() also holds the caller's own frame: kept in a local,
+    that is a cycle (the dict, the frame, its locals, the dict) which keeps every
+    thread's frames, and what their locals hold, alive until a collection, so a
+    killed thread's sockets and files would outlive the kill."""
+    frames = sys._current_frames()
+    del frames[threading.get_ident()]
+    return frames
+
+
+def every_thread():
+    """{ident: innermost frame} of every thread, the calling one included at its
+    innermost frame outside this package: what other_threads() avoids, the
+    caller's own frames here, would make the same cycle."""
+    frames = sys._current_frames()
+    me = threading.get_ident()
+    frame = frames.pop(me)
+    while frame is not None and is_ours(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is not None:
+        frames[me] = frame
+    return frames
+
+
+def frames_of(frame):
+    """The frames of a stack, innermost first."""
+    while frame is not None:
+        yield frame
+        frame = frame.f_back
+
+
+def locals_of(frame):
+    """A copy of `frame`'s locals ({} if they cannot be read)."""
+    try:
+        return dict(frame.f_locals)
+    except Exception:           # a frame of a thread that is changing under us
+        return {}
+
+
+def named_values(frame, *, all_of_self=False):
+    """(name, value) of what `frame`'s code can name: its locals, the globals its
+    code names, and the attributes of its `self` that its code names (a module's
+    other globals say nothing about a thread). `all_of_self` takes every
+    attribute of `self`, as "self.<name>": what a method may hold without naming."""
+    scope = locals_of(frame)
+    names = set(frame.f_code.co_names)
+    pairs = list(scope.items())
+    pairs += [(k, v) for k, v in list(frame.f_globals.items()) if k in names]
+    me = scope.get("self")
+    if me is not None:
+        try:
+            attributes = list(vars(me).items())
+        except TypeError:                   # no __dict__
+            attributes = []
+        pairs += [(f"self.{k}", v) for k, v in attributes if all_of_self or k in names]
+    return pairs
+
+
+def values(frame, *, all_of_self=False):
+    """The values of named_values(frame)."""
+    return [value for _, value in named_values(frame, all_of_self=all_of_self)]
+
+
+def _dir_prefix(path):
+    return os.path.normcase(os.path.abspath(path)).rstrip(os.sep) + os.sep
+
+
+_paths = sysconfig.get_paths()
+# The standard library lives under stdlib; third-party packages may live under it
+# too (site-packages of an interpreter used without a venv): those are user code.
+_STDLIB_PREFIXES = tuple({_dir_prefix(_paths[k]) for k in ("stdlib", "platstdlib")}
+                         | {_dir_prefix(os.path.dirname(threading.__file__))})
+_SITE_PREFIXES = tuple({_dir_prefix(_paths[k]) for k in ("purelib", "platlib")})
+_PACKAGE_PREFIX = _dir_prefix(os.path.dirname(__file__))
+
+
+def is_stdlib(filename):
+    """Whether code from `filename` is the standard library's (frozen modules too)."""
+    known = _stdlib_files.get(filename)
+    if known is None:
+        known = filename.startswith("<frozen ") or (
+            filename.startswith(_STDLIB_PREFIXES) and not filename.startswith(_SITE_PREFIXES))
+        if len(_stdlib_files) > 4096:          # file names are few; bound it anyway
+            _stdlib_files.clear()
+        _stdlib_files[filename] = known
+    return known
+
+
+_stdlib_files = {}
+
+
+def is_ours(filename):
+    """Whether code from `filename` is this package's."""
+    return filename.startswith(_PACKAGE_PREFIX)
+
+
+def user_frame(frame):
+    """The innermost frame outside the standard library and this package (else
+    the innermost)."""
+    for f in frames_of(frame):
+        name = f.f_code.co_filename
+        if not is_stdlib(name) and not is_ours(name):
+            return f
+    return frame
+
+
+_instructions = {}
+
+
+def current_instruction(frame):
+    """(the instruction `frame` is executing, the ones before it on its line)."""
+    code = frame.f_code
+    known = _instructions.get(code)
+    if known is None:
+        table = list(dis.get_instructions(code))
+        known = table, {ins.offset: i for i, ins in enumerate(table)}
+        if len(_instructions) > 512:        # a bounded cache of hot code objects
+            _instructions.clear()
+        _instructions[code] = known
+    table, index = known
+    i = index.get(frame.f_lasti)
+    if i is None:
+        return None, []
+    start = i
+    while start > 0 and not table[start].starts_line:
+        start -= 1
+    return table[i], table[start:i]
+
+
+def calling(frame):
+    """Whether `frame` is inside a call of a C function (it is the innermost one)."""
+    ins, _ = current_instruction(frame)
+    return ins is not None and (ins.opname.startswith("CALL") or ins.opname == "PRECALL")
+
+
+def acquiring(frame):
+    """Whether `frame` is inside a `with lock:` entry or a `….acquire(…)` call."""
+    ins, before = current_instruction(frame)
+    if ins is None:
+        return False
+    if ins.opname in ("SETUP_WITH", "BEFORE_WITH"):
+        return True
+    if ins.opname.startswith("CALL") or ins.opname == "PRECALL":
+        # 3.14+: a `with` entry is a plain call of what LOAD_SPECIAL found.
+        if before and before[-1].opname == "LOAD_SPECIAL":
+            return before[-1].argrepr == "__enter__"
+        return any(b.opname in ("LOAD_METHOD", "LOAD_ATTR") and b.argval == "acquire"
+                   for b in before)
+    return False
