@@ -6,7 +6,8 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STRICT      := IPY_THREADKILL_STRICT=1
 
-.PHONY: demo lab test test-main test-versions interpreters browser-deps build soak bench sanitize clean
+.PHONY: demo lab test test-main test-versions test-kernel-versions test-early interpreters browser-deps build \
+        soak bench sanitize clean
 
 $(VENV)/.stamp: requirements/test.txt requirements/core.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +29,7 @@ lab: build
 
 # The engine suite (tests/core) runs under test-versions, on every interpreter;
 # sanitize runs the kill suites again with the C core under ASan and UBSan.
-test: interpreters test-main test-versions sanitize
+test: interpreters test-main test-versions test-kernel-versions test-early sanitize
 
 test-main: build browser-deps
 	$(PY) -m pytest -q tests --ignore=tests/core
@@ -52,6 +53,25 @@ interpreters:
 # tools/each-python.sh --only 3.14 python -m pytest -q -p no:cacheprovider tests/core
 test-versions: interpreters
 	bash tools/each-python.sh python -m pytest -q -p no:cacheprovider tests/core
+
+# The real-kernel tests (a kernel, the magics and the widget in it) also on the
+# interpreters beyond the main one whose venv can install the kernel stack here
+# (free-threaded 3.13: no pyzmq); the browser tests stay on the main interpreter.
+KERNEL_VERSIONS := 3.14
+KERNEL_TESTS    := tests/test_kernel.py tests/test_magics.py tests/test_widget.py \
+                   tests/test_snapshot_kernel.py
+test-kernel-versions: interpreters
+	bash tools/each-python.sh --if-present --only $(KERNEL_VERSIONS) --requirements requirements/kernel.txt \
+	    python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS)
+
+# The engine suite on the pre-releases tools/interpreters.txt lists as early (an
+# early warning): its result is shown, and never fails the run.
+EARLY_VERSIONS := $(shell sed -e 's/\#.*//' tools/interpreters.txt | awk '$$3 == "early" {print $$1}')
+test-early: interpreters
+	@if [ -n "$(EARLY_VERSIONS)" ]; then \
+	    bash tools/each-python.sh -k $(addprefix --only ,$(EARLY_VERSIONS)) \
+	        python -m pytest -q -p no:cacheprovider tests/core \
+	    || echo "test-early: failed on a pre-release (an early warning, not a failure)"; fi
 
 # The kill, force, race, hostile and bad-input suites with the C core under
 # AddressSanitizer and UBSan, on CPython 3.11 and 3.13 (tools/sanitize.sh).

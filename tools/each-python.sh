@@ -6,12 +6,17 @@
 #   tools/each-python.sh python -m pytest -q tests/core
 #   tools/each-python.sh --only 3.14 python -m pytest -q tests/core
 #   tools/each-python.sh --all -k python -m pytest -q tests/core
+#   tools/each-python.sh --only 3.14 --requirements requirements/kernel.txt \
+#       python -m pytest -q tests/test_kernel.py
 #   tools/each-python.sh --list
 #
 #   --only NAME[,NAME]  just these interpreters, claimed or not (repeatable)
+#   --requirements FILE what each venv installs (default requirements/core.txt)
 #   --all               the pending and early ones too
 #   -k, --keep-going    run every interpreter, then name the ones that failed
 #                       (without it: stop at the first failure)
+#   --if-present        none of them set up here is a note, not a failure (for
+#                       make targets that run beyond the main interpreter)
 #   --list              say what each interpreter is and whether it is here
 #
 # "python" in the command is that interpreter's venv python. Interpreters from
@@ -26,13 +31,16 @@ set -eu
 . "$(dirname "$0")/interpreters-lib.sh"
 root=$(cd "$tk_tools/.." && pwd)
 
-only="" all=0 keep_going=0 list=0
+only="" all=0 keep_going=0 if_present=0 list=0 requirements=requirements/core.txt
 while [ $# -gt 0 ]; do
     case $1 in
         --only) only="$only ${2//,/ }"; shift 2 ;;
         --only=*) v=${1#--only=}; only="$only ${v//,/ }"; shift ;;
         --all) all=1; shift ;;
+        --requirements) requirements=$2; shift 2 ;;
+        --requirements=*) requirements=${1#--requirements=}; shift ;;
         -k|--keep-going) keep_going=1; shift ;;
+        --if-present) if_present=1; shift ;;
         --list) list=1; shift ;;
         --) shift; break ;;
         -*) echo "each-python: unknown option $1" >&2; exit 2 ;;
@@ -50,6 +58,7 @@ done
 
 strict=${IPY_THREADKILL_STRICT-1}
 cd "$root"
+[ -f "$requirements" ] || { echo "each-python: no requirements file $requirements" >&2; exit 2; }
 
 # Where entry NAME WHERE lives here: sets label (what to call it) and place
 # (a pyenv version, or "sid"), or returns 1 with why set.
@@ -72,7 +81,7 @@ run_pyenv() {   # run_pyenv VERSION COMMAND...
     local v=$1 venv=.venvs/$1; shift
     # Called under "||", where set -e does not apply: each step checks.
     [ -x "$venv/bin/python" ] || "$tk_pyenv_root/versions/$v/bin/python3" -m venv "$venv" || return
-    "$venv/bin/python" -m pip install -q -r requirements/core.txt || return
+    "$venv/bin/python" -m pip install -q -r "$requirements" || return
     IPY_THREADKILL_STRICT=$strict "$venv/bin/python" setup.py -q build_ext --inplace -t "build/temp-$v" || return
     PATH="$root/$venv/bin:$PATH" PYTHONPATH="$root" "$@"
 }
@@ -84,11 +93,11 @@ run_sid() {     # run_sid NAME COMMAND...: inside the root, the checkout at the 
         --env "PATH=$venv/bin:/usr/local/bin:/usr/bin:/bin" --env "PYTHONPATH=$root" \
         --env "VIRTUAL_ENV=$venv" --env "IPY_THREADKILL_STRICT=$strict" -- \
         /bin/sh -ec '
-            venv=$1 name=$2; shift 2
+            venv=$1 name=$2 requirements=$3; shift 3
             [ -x "$venv/bin/python" ] || "python$name" -m venv "$venv"
-            "$venv/bin/python" -m pip install -q -r requirements/core.txt
+            "$venv/bin/python" -m pip install -q -r "$requirements"
             "$venv/bin/python" setup.py -q build_ext --inplace -t "build/temp-sid-$name"
-            exec "$@"' sh "$venv" "$name" "$@"
+            exec "$@"' sh "$venv" "$name" "$requirements" "$@"
 }
 
 ran=0 failed=""
@@ -127,7 +136,10 @@ while read -r name where state; do
 done < <(tk_entries)
 
 [ $list = 1 ] && exit 0
-if [ $ran = 0 ]; then
+if [ $ran = 0 ] && [ $if_present = 1 ]; then
+    echo "-- each-python: none of these interpreters is set up here; nothing run"
+    exit 0
+elif [ $ran = 0 ]; then
     echo "each-python: no interpreter to run here (tools/interpreters.sh sets them up)" >&2
     exit 1
 fi
