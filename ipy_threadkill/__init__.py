@@ -9,13 +9,13 @@ In IPython or Jupyter: ``%load_ext ipy_threadkill``, then ``%threads`` and
 everything the package installed in the interpreter.
 """
 from ._hooks import uninstall
-from .engine import kill
+from .engine import cancel_kill, kill
 from .report import KillReport, Rung
 from .snapshot import ThreadInfo, stack, threads
 from .tasks import stop_task
-from .errors import (AmbiguousTarget, ForceRefused, InvalidArgument, InvalidTarget, KillTimeout,
-                     NoSuchTask, NoSuchThread, ProtectedThread, TaskStopped, ThreadKillError,
-                     ThreadKilled)
+from .errors import (AmbiguousTarget, ForceRefused, InvalidArgument, InvalidTarget, KillPending,
+                     KillTimeout, NoSuchTask, NoSuchThread, ProtectedThread, TaskStopped,
+                     ThreadKillError, ThreadKilled)
 
 __version__ = "0.1.0"
 
@@ -23,7 +23,7 @@ __all__ = [
     "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo", "stop_task",
     "ThreadKilled", "TaskStopped", "ThreadKillError",
     "NoSuchThread", "NoSuchTask", "AmbiguousTarget", "InvalidTarget", "InvalidArgument", "ProtectedThread",
-    "KillTimeout", "ForceRefused", "uninstall",
+    "KillTimeout", "KillPending", "cancel_kill", "ForceRefused", "uninstall",
 ]
 
 

@@ -6,7 +6,9 @@ user's) and which instruction it is at (a call, a lock being acquired).
 Every reader tolerates a frame that changes under it: the thread keeps running.
 """
 import dis
+import linecache
 import os
+import re
 import sys
 import sysconfig
 import threading
@@ -147,6 +149,41 @@ def calling(frame):
     """Whether `frame` is inside a call of a C function (it is the innermost one)."""
     ins, _ = current_instruction(frame)
     return ins is not None and (ins.opname.startswith("CALL") or ins.opname == "PRECALL")
+
+
+_DOTTED_NAME = re.compile(r"[A-Za-z_][\w.]{0,79}")
+
+
+def callee(frame):
+    """What the frame's current call calls, as its source spells it
+    ("hashlib.pbkdf2_hmac"), or None where that cannot be told: before 3.11
+    (no instruction positions), a callee that is not a dotted name, or source
+    that is not there or no longer matches."""
+    if not calling(frame):
+        return None
+    ins, _ = current_instruction(frame)
+    at = getattr(ins, "positions", None)
+    if at is None or None in (at.lineno, at.col_offset):
+        return None
+    # Column offsets count UTF-8 bytes; the call's text runs to its last ")".
+    line = linecache.getline(frame.f_code.co_filename, at.lineno).encode()
+    end = at.end_col_offset if at.end_lineno == at.lineno else len(line)
+    text = line[at.col_offset:end].decode("utf-8", "replace")
+    opened = _matching_parenthesis(text) if text.rstrip().endswith(")") else text.find("(")
+    if opened <= 0:
+        return None
+    name = text[:opened].strip()
+    return name if _DOTTED_NAME.fullmatch(name) else None
+
+
+def _matching_parenthesis(text):
+    """Where the "(" that the last ")" of `text` closes is, or -1."""
+    depth = 0
+    for i in range(len(text.rstrip()) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(text[i], 0)
+        if depth == 0:
+            return i
+    return -1
 
 
 def acquiring(frame):

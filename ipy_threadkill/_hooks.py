@@ -165,6 +165,16 @@ def install():
     _origin.install()
 
 
+_before_uninstall = []
+
+
+def before_uninstall(give_back):
+    """Have uninstall() call `give_back()` first (e.g. to withdraw what a module
+    left queued in other threads, while the hooks that handle it still stand)."""
+    if give_back not in _before_uninstall:
+        _before_uninstall.append(give_back)
+
+
 def uninstall():
     """Give back everything ipy_threadkill installed in this interpreter: the
     Thread.start wrappers, the hooks that end killed threads silently, the
@@ -174,6 +184,8 @@ def uninstall():
     threads started from now on are not recorded until install() (which
     %load_ext calls) runs again."""
     with _lock:
+        for give_back in _before_uninstall:
+            give_back()
         _origin.uninstall()
         _unsilence()
         monitoring.release()

@@ -4,8 +4,10 @@ A thread under a kill is a Target. The exception's finalizer runs in the victim
 when a handler swallows it and asks should_rearm() whether it must come back;
 where a re-queued exception would fire inside the swallowing `try` again, the
 exception is raised at the victim's next line instead (LineRaising). withdraw()
-takes back an exception that must not fire any more. install() makes these
-exceptions end threads silently (threading.excepthook, sys.unraisablehook).
+takes back an exception that must not fire any more; a kill of a thread inside
+a C call may instead be left pending (keep_pending) until it fires or is
+cancelled. install() makes these exceptions end threads silently
+(threading.excepthook, sys.unraisablehook).
 """
 import dis
 import os
@@ -199,6 +201,78 @@ class LineRaising:
         self.on = False
 
 
+# -- kills left pending ---------------------------------------------------------------
+
+class Pending:
+    """A kill left queued in a thread that is inside a C call: the exception fires
+    when the call returns. Its Target stays registered, so a handler that
+    swallows the exception then still gets it again."""
+
+    def __init__(self, victim, target, since):
+        self.victim, self.target, self.since = victim, target, since
+
+
+_pending = {}                   # ident -> Pending
+_pending_lock = threading.Lock()
+
+
+def keep_pending(victim, target, since):
+    """Leave `target`'s exception queued in `victim` after its kill gave up;
+    returns the Pending (the earlier one if a kill was pending already, so
+    `since` is when the first request came)."""
+    with _pending_lock:
+        known = _live_pending(victim.ident)
+        if known is None:
+            target.__enter__()
+            known = _pending[victim.ident] = Pending(victim, target, since)
+        return known
+
+
+def pending(ident):
+    """The Pending kill of thread `ident`, or None (a thread that has ended has none)."""
+    with _pending_lock:
+        return _live_pending(ident)
+
+
+def every_pending():
+    """{ident: Pending} of every thread with a kill pending."""
+    with _pending_lock:
+        if not _pending:
+            return {}
+        return {ident: known for ident in list(_pending)
+                if (known := _live_pending(ident)) is not None}
+
+
+def _live_pending(ident):
+    known = _pending.get(ident)
+    if known is not None and known.victim.gone():
+        _pending.pop(ident)
+        known.target.__exit__(None, None, None)
+        known = None
+    return known
+
+
+def cancel_pending(ident):
+    """Withdraw the pending kill of thread `ident`; returns whether there was one."""
+    with _pending_lock:
+        known = _live_pending(ident)
+        if known is None:
+            return False
+        del _pending[ident]
+        withdraw(ident, known.victim.native_id)
+        known.target.__exit__(None, None, None)
+        return True
+
+
+def _cancel_every_pending():
+    """Before uninstall: no exception of ours may fire once its hooks are gone."""
+    for ident in list(_pending):
+        cancel_pending(ident)
+
+
+_hooks.before_uninstall(_cancel_every_pending)
+
+
 _hook_lock = threading.Lock()
 
 
@@ -206,9 +280,10 @@ def _forget_kills_after_fork():
     """In a child forked while another thread was killing, that thread's locks
     stay held for ever (it does not exist there) and its targets are threads
     the child does not have: start afresh, or the child's first kill hangs."""
-    global _targets_lock, _hook_lock
-    _targets_lock, _hook_lock = threading.Lock(), threading.Lock()
+    global _targets_lock, _hook_lock, _pending_lock
+    _targets_lock, _hook_lock, _pending_lock = threading.Lock(), threading.Lock(), threading.Lock()
     _targets.clear()
+    _pending.clear()
     _LineMonitor._lock = threading.Lock()
     _LineMonitor._targets = {}
 

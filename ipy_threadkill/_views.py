@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from . import _identity, _kernel, engine
 from ._text import clip, one_line
-from .errors import AmbiguousTarget, KillTimeout, NoSuchThread, ThreadKillError
+from .errors import AmbiguousTarget, KillPending, KillTimeout, NoSuchThread, ThreadKillError
 
 SORTS = ("cpu", "name", "age")
 
@@ -343,6 +343,24 @@ class Outcome:
     died: bool = False
     timed_out: bool = False
     force_offered: bool = False      # the gentle kill gave up; a forced one would be tried
+    pending: bool = False            # it stays queued until the thread's C call returns
+
+
+def cancel_hint(info):
+    """How a user of the views withdraws a pending kill of thread `info` (by
+    ident: a name may be shared)."""
+    return f"%killthread --cancel {info.ident} withdraws it"
+
+
+def cancel(info):
+    """Withdraw the kill pending in thread `info`; the line that says what happened."""
+    try:
+        withdrawn = engine.cancel_kill(info)
+    except ThreadKillError as exc:            # gone, recycled
+        return one_line(exc)
+    if withdrawn:
+        return f"withdrew the kill pending in {describe(info)}: it runs on"
+    return f"no kill is pending in {describe(info)}; nothing changed"
 
 
 def kill(info, *, force=False, **options):
@@ -350,6 +368,9 @@ def kill(info, *, force=False, **options):
     error, a bug included, becomes the Outcome's line."""
     try:
         report = engine.kill(info, force=force, **options)
+    except KillPending as exc:
+        return Outcome(f"{one_line(exc.situation)}; {cancel_hint(info)}", timed_out=True,
+                       pending=True, force_offered=exc.force_refused is None)
     except KillTimeout as exc:
         text, refused = one_line(exc), exc.force_refused
         if not force and refused is not None and str(refused) not in str(exc):

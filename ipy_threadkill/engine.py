@@ -22,10 +22,10 @@ import time
 from . import (_arguments, _blocking, _children, _compat, _force, _frames, _kernel, _native,
                _native_stack, _proc, _raising, _syscalls)
 from ._identity import resolve
-from .errors import ForceRefused, KillTimeout, ProtectedThread, ThreadKilled
-from .report import KillReport, Rung
+from .errors import ForceRefused, KillPending, KillTimeout, ProtectedThread, ThreadKilled
+from .report import KillReport, Rung, format_seconds
 
-__all__ = ["kill", "interrupt_signal", "judge", "CallSites", "Ladder"]
+__all__ = ["kill", "cancel_kill", "pending_kill", "pending_kills", "interrupt_signal", "judge", "CallSites", "Ladder"]
 
 # Free-threaded: raises withheld because the victim had moved on by the time
 # of the raise, before it is raised anywhere in its own code instead.
@@ -40,6 +40,11 @@ def kill(target, *, timeout=2.0, force=False):
     pass. Raises NoSuchThread / AmbiguousTarget (LookupError), ProtectedThread
     (ValueError), InvalidTarget (TypeError), and KillTimeout (RuntimeError, with
     the report) if the thread survives; a failed kill leaves nothing pending.
+    The one exception: a thread inside a C call that releases the GIL (hashing,
+    compression, a numerical kernel) cannot be reached until the call returns;
+    the kill then stays queued and KillPending (RuntimeError, with the report)
+    says so. The thread ends as the call returns; cancel_kill() withdraws it,
+    and a later kill() of the thread joins it.
     """
     timeout = _arguments.seconds(timeout)
     victim = resolve(target)
@@ -50,6 +55,24 @@ def kill(target, *, timeout=2.0, force=False):
         raise ForceRefused(f"forced kill is not available here: "
                            f"{_force.unavailable_reason()}")
     return Ladder(victim, ThreadKilled).run(timeout, force=force)
+
+
+def cancel_kill(target):
+    """Withdraw the kill left pending in thread `target` (see KillPending); returns
+    whether one was pending. `target` is what kill() takes."""
+    victim = resolve(target)
+    return _raising.cancel_pending(victim.ident)
+
+
+def pending_kill(ident):
+    """Since when (time.monotonic()) a kill is pending in thread `ident`, or None."""
+    kept = _raising.pending(ident)
+    return None if kept is None else kept.since
+
+
+def pending_kills():
+    """{ident: since when} of every thread with a kill pending."""
+    return {ident: kept.since for ident, kept in _raising.every_pending().items()}
 
 
 def interrupt_signal():
@@ -328,6 +351,9 @@ class Ladder:
 
     def _give_up(self, blocking, start, force, timeout):
         victim = self.victim
+        if not force and self.target.boundary is None and blocking is not None \
+                and blocking.kind == "c-code":
+            self._leave_pending(start)
         _raising.withdraw(victim.ident, victim.native_id)   # a failed kill changes nothing
         if blocking is not None:
             self.blocked_in = blocking.description
@@ -341,6 +367,27 @@ class Ladder:
                   if refused is None else f"a forced kill is not possible either ({refused})")
         raise KillTimeout(f"could not kill {victim.describe()}: {why}; {advice}", report,
                           force_refused=refused)
+
+    def _leave_pending(self, start):
+        """The victim is inside a C call that released the GIL: nothing reaches it
+        there, and it will very likely return (hashing, compression, a numerical
+        kernel). Withdrawing would let it run on for ever, so the exception stays
+        queued and fires as the call returns; raises KillPending."""
+        victim = self.victim
+        call = _frames.callee(_frames.other_threads().get(victim.ident))
+        try:
+            if not _native.exception_state(victim.ident)[0]:
+                self._raise()
+        except ValueError:                  # its thread state is gone: it has ended
+            return
+        kept = _raising.keep_pending(victim, self.target, start)
+        self.blocked_in = "inside a C call that releases the GIL" + (f" ({call})" if call else "")
+        report = self._report(False, time.monotonic() - start)
+        so_far = f"{format_seconds(time.monotonic() - kept.since)} so far"
+        raise KillPending(f"{victim.describe()} is inside a C call that releases the GIL "
+                          f"({call + ', ' if call else ''}{so_far}); it will end when the "
+                          "call returns", report,
+                          force_refused=_force.refusal(victim))
 
     def cancel(self, start):
         """The last rung, on its own: a forced cancel (raises ForceRefused when it

@@ -51,6 +51,22 @@ class KillTimeout(ThreadKillError, RuntimeError):
         self.force_refused = force_refused
 
 
+class KillPending(ThreadKillError, RuntimeError):
+    """The thread is inside a C call that releases the GIL: nothing reaches it
+    there, so the kill stays queued and the thread ends when the call returns.
+    `report` tells what it runs; `situation` is the message without its advice
+    (cancel_kill() withdraws the kill; a later kill() joins it). Not a
+    KillTimeout: that one leaves nothing pending."""
+
+    ADVICE = "cancel_kill() withdraws it"
+
+    def __init__(self, situation, report=None, force_refused=None):
+        super().__init__(f"{situation}; {self.ADVICE}")
+        self.situation = situation
+        self.report = report
+        self.force_refused = force_refused
+
+
 class ForceRefused(ThreadKillError, RuntimeError):
     """A forced kill was asked for but is not safe (or not possible) here."""
 

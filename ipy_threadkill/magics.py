@@ -97,14 +97,22 @@ class ThreadMagics(Magics):
                    "started once ipy_threadkill was imported)")
     @argument("--all", action="store_true",
               help="every thread that is not the kernel's own")
+    @argument("--cancel", action="store_true",
+              help="withdraw the kill left pending in a thread inside a long C call "
+                   "(the thread runs on)")
     @line_magic
     def killthread(self, line):
         """Kill threads, keeping the kernel and its variables. Prints one line per
         thread. Every target is checked first: if any is unknown, ambiguous or
         one the kernel needs, nothing is killed.
 
+        A thread inside a C call that releases the GIL (hashing, compression)
+        cannot be reached until the call returns: its kill stays pending, and
+        the thread ends as the call returns; --cancel withdraws it.
+
         Examples: %killthread poller   %killthread 140230 'worker-*'
-        %killthread --cell 12   %killthread --force --timeout 5 stuck"""
+        %killthread --cell 12   %killthread --force --timeout 5 stuck
+        %killthread --cancel hasher"""
         args = _parse(self.killthread, line)
         try:
             args.timeout = _arguments.seconds(args.timeout, "--timeout")
@@ -116,11 +124,17 @@ class ThreadMagics(Magics):
         if not (args.all or args.targets or args.cell is not None):
             raise UsageError("nothing to kill: give a TARGET, --cell N or --all "
                              "(see %threads)")
+        if args.cancel and args.force:
+            raise UsageError("--cancel withdraws a pending kill; it cannot be --force")
         with _one_line_errors():
             victims = _views.select(threads(include_kernel=True), args.targets,
                                     cell=args.cell, every=args.all)
             if not victims:
                 print("no threads to kill: only the kernel's own are running")
+            if args.cancel:
+                for info in victims:
+                    print(_views.cancel(info))
+                return
             for done, info in enumerate(victims):
                 try:
                     print(_views.kill(info, timeout=args.timeout, force=args.force).text)
@@ -202,7 +216,7 @@ def _frontend_shows_widgets(shell):
 
 # -- tab completion ---------------------------------------------------------------------
 
-_OPTIONS = {"killthread": ("--force", "--timeout", "--cell", "--all"),
+_OPTIONS = {"killthread": ("--force", "--timeout", "--cell", "--all", "--cancel"),
             "threads": ("--all", "--sort", "--text", "--stack")}
 _LINE = re.compile(r"\s*%(killthread|threads)\s")
 

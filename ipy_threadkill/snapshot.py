@@ -115,6 +115,7 @@ class _Scan:
         self.cells = _origin.CellNames()
         self.signum = _interrupt_signal()
         self.seen = {}                       # this snapshot's _Seen, for the next one
+        self.pending = engine.pending_kills()   # idents with a kill pending
 
     def run(self, include_kernel):
         frames = _frames.every_thread()
@@ -207,6 +208,10 @@ class _Scan:
             state, state_kind = "waiting for the GIL", "gil"
         alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
         plan, rung, killable = _plan(blocking, reason, alive)
+        if ident in self.pending:
+            state = f"kill pending · {state}"
+            plan = ("a kill is pending: it ends when its C call returns (a new kill joins "
+                    "it; cancel_kill() withdraws it)")
         return _info(
             identity=identity, ident=ident, native_id=native,
             name=thread.name if kind == "threading" else f"<bare thread {ident}>",

@@ -59,7 +59,7 @@ def _magic(ip, name, line):
 # -- help and parsing ------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, options", [
-    ("killthread", ("--force", "--timeout", "--cell", "--all", "TARGET")),
+    ("killthread", ("--force", "--timeout", "--cell", "--all", "--cancel", "TARGET")),
     ("threads", ("--all", "--sort", "--text", "--stack")),
 ])
 def test_help_comes_from_magic_arguments(ip, name, options):
@@ -103,6 +103,8 @@ BAD_KILLS = [
     " \t",
     "' \n '",                             # argparse quotes it back: still one line
     "--bogus\nmore",
+    "--cancel",                           # nothing named
+    "--cancel --force sentinel-a",        # a withdrawal is not a kill
 ]
 
 
@@ -334,6 +336,39 @@ def test_kill_by_name_ident_native_id_and_pattern():
     assert len(lines) == 5, lines                       # by-name twice: killed once
     assert all(line.startswith("killed '") and "cleanup ran" in line for line in lines), lines
     assert result["alive"] == [False] * 5 and result["bystander"]
+
+
+def test_a_kill_in_a_long_c_call_stays_pending_and_cancel_withdraws_it():
+    result = _run_shell("""
+        import hashlib
+        calls = [0]
+        began = time.monotonic()
+        hashlib.pbkdf2_hmac("sha256", b"k", b"s", 100000)
+        rounds = int(100000 * 3.0 / max(time.monotonic() - began, 1e-4))   # ~3 s a call
+        def hash_for_ever():
+            while True:
+                hashlib.pbkdf2_hmac("sha256", b"k", b"s", rounds)
+                calls[0] += 1
+        victim = start("hasher", hash_for_ever)
+        from ipy_threadkill import _blocking
+        from tests import wait_until
+        wait_until(lambda: _blocking.analyze(victim.ident, victim.native_id).kind == "c-code")
+        pending = magic("killthread", "--timeout 0.3 hasher")
+        listed = magic("threads", "--text")
+        cancelled = magic("killthread", f"--cancel {victim.ident}")
+        again = magic("killthread", "--cancel hasher")
+        wait_until(lambda: calls[0] >= 1, timeout=60)
+        print(json.dumps({"pending": pending, "listed": listed, "cancelled": cancelled,
+                          "again": again, "alive": victim.is_alive(), "ident": victim.ident}))
+    """, timeout=120)
+    assert result["pending"].strip() == result["pending"].strip().splitlines()[0]
+    assert "is inside a C call that releases the GIL" in result["pending"], result
+    assert f"%killthread --cancel {result['ident']} withdraws it" in result["pending"], result
+    hasher = [line for line in result["listed"].splitlines() if line.startswith("hasher")]
+    assert hasher and "kill pending" in hasher[0], result["listed"]
+    assert result["cancelled"].startswith("withdrew the kill pending in 'hasher'"), result
+    assert result["again"].startswith("no kill is pending in 'hasher'"), result
+    assert result["alive"], result
 
 
 def test_kill_everything_a_cell_started():
