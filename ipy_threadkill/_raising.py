@@ -47,6 +47,7 @@ class Target:
     def __init__(self, ident, exc_type, boundary=None):
         self.ident, self.exc_type, self.boundary = ident, exc_type, boundary
         self.swallowed = 0          # times the victim's handlers discarded it
+        self.monitored = []         # code objects the line monitor watches for it
 
     def resisting(self, frame):
         """Whether a thread at `frame` still runs what the kill is meant to end."""
@@ -97,7 +98,9 @@ def should_rearm(exc_type):
     resisting = [t for t in entries if t.raise_here(discarded_in)]
     for target in resisting:
         target.swallowed += 1
-    return bool(resisting)
+    # Where the line monitor watches the victim (3.12+), it raises at the next
+    # line; a queued copy would fire first, at the loop's jump, inside the `try`.
+    return any(not target.monitored for target in resisting)
 
 
 _PUSH_EXC_INFO = dis.opmap.get("PUSH_EXC_INFO")
