@@ -151,6 +151,86 @@ def calling(frame):
     return ins is not None and (ins.opname.startswith("CALL") or ins.opname == "PRECALL")
 
 
+# -- cleanup code ------------------------------------------------------------------------
+
+_EXIT_NAMES = ("__exit__", "__aexit__")
+_finally_lines = {}
+
+
+def in_cleanup(stack):
+    """Whether a thread with frames `stack` is running cleanup code: a `finally`
+    body (on the normal path or while an exception unwinds) or a context
+    manager's __exit__, anywhere on its stack. A kill must let such code finish:
+    cut short, it leaves locks held and files half written."""
+    for frame in stack:
+        code = frame.f_code
+        if code.co_name in _EXIT_NAMES:
+            return True
+        lines = _finally_lines.get(code)
+        if lines is None:
+            lines = _finally_lines_of(code)
+            if len(_finally_lines) > 512:       # a bounded cache of hot code objects
+                _finally_lines.clear()
+            _finally_lines[code] = lines
+        if lines and frame.f_lineno in lines:
+            return True
+    return False
+
+
+# The instruction a handler starts with: from 3.11, every handler pushes the
+# exception it handles (PUSH_EXC_INFO); before, a `try` names its handler with
+# SETUP_FINALLY (an `except` is compiled as one too).
+_PUSH_EXC_INFO = dis.opmap.get("PUSH_EXC_INFO")
+_SETUP_FINALLY = dis.opmap.get("SETUP_FINALLY")
+
+
+def _finally_lines_of(code):
+    """The source lines of `code`'s `finally` bodies. Both copies the compiler
+    makes of a body (the one run on the normal path, the one run while an
+    exception unwinds) carry its lines, so a frame at one of them runs a
+    `finally`. The unwinding copy is found as a handler that re-raises before it
+    ever ends handling (POP_EXCEPT): an `except` handler ends handling, a
+    `with` statement's handler starts with WITH_EXCEPT_START and is left to
+    the __exit__ check. A body holding a try/except of its own is not found:
+    it is then not protected, as before."""
+    table = list(dis.get_instructions(code))
+    lines, line = [], None
+    for ins in table:          # before 3.11 only a line's first instruction says it
+        at = getattr(ins, "positions", None)
+        line = at.lineno if at is not None else (ins.starts_line or line)
+        lines.append(line)
+    if _PUSH_EXC_INFO is not None:
+        handlers = [i + 1 for i, ins in enumerate(table) if ins.opcode == _PUSH_EXC_INFO]
+    else:
+        where = {ins.offset: i for i, ins in enumerate(table)}
+        handlers = [where[ins.argval] for ins in table
+                    if ins.opcode == _SETUP_FINALLY and ins.argval in where]
+    found = set()
+    for start in handlers:
+        body, names = set(), []
+        for i in range(start, len(table)):
+            name = table[i].opname
+            if name == "WITH_EXCEPT_START" or name == "POP_EXCEPT":
+                body = None
+                break
+            if name == "RERAISE":
+                break
+            names.append(name)
+            if lines[i] is not None:
+                body.add(lines[i])
+        if body and not _unbinds_a_name(names):
+            found |= body
+    return frozenset(found)
+
+
+def _unbinds_a_name(names):
+    """Whether a handler's instructions are the compiler's own `finally` of an
+    `except E as name:` body (name = None; del name): that body is the except
+    clause, not cleanup."""
+    return len(names) == 3 and names[0] == "LOAD_CONST" and names[1].startswith("STORE_") \
+        and names[2].startswith("DELETE_")
+
+
 _DOTTED_NAME = re.compile(r"[A-Za-z_][\w.]{0,79}")
 
 

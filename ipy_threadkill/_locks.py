@@ -3,6 +3,7 @@
 A Lock does not know its owner, and an RLock says its owner only in its repr():
 what is found here is a heuristic, said as such where a user reads it.
 """
+import dis
 import threading
 
 from . import _compat, _frames
@@ -56,6 +57,59 @@ def held_by(ident, stack, waiting_for):
             if text:
                 found.append(text)
     return found
+
+
+_WITH_OPS = {dis.opmap[name] for name in ("SETUP_WITH", "BEFORE_WITH", "LOAD_SPECIAL")
+             if name in dis.opmap}
+
+
+def _releases(code):
+    """Whether `code` releases what it locks: it calls `.release` or has a `with`."""
+    return "release" in code.co_names or any(
+        ins.opcode in _WITH_OPS for ins in dis.get_instructions(code))
+
+
+def held(ident, stack):
+    """[(lock, words)] of the locks thread `ident` holds as far as its frames
+    `stack` tell, for checking after it died that its cleanup let them go:
+    RLocks it owns, and locked Locks named by code that releases them itself
+    (a Lock it holds as a signal for another thread to wait on is no cleanup's
+    business). threading's own frames and Thread._tstate_lock are left out."""
+    found = []
+    for frame in stack:
+        code = frame.f_code
+        if code.co_filename == threading.__file__:
+            continue
+        for name, value in _frames.named_values(frame):
+            if not isinstance(value, LOCK_TYPES) or any(value is lock for lock, _ in found) \
+                    or name.endswith("_tstate_lock"):
+                continue
+            if "RLock" in type(value).__name__:
+                if _compat.rlock_owner(value) == ident:
+                    found.append((value, f"RLock '{name}' of {code.co_name}()"))
+            elif locked(value) and _releases(code):
+                found.append((value, f"Lock '{name}' of {code.co_name}()"))
+    return found
+
+
+def still_held(locks, ident):
+    """Words for those of `locks` (from held()) that thread `ident`, now dead,
+    left held: an RLock it still owns; a Lock still locked that no other
+    thread's frames name (one that does may have taken it since)."""
+    stayed, others = [], None
+    for lock, words in locks:
+        if "RLock" in type(lock).__name__:
+            if _compat.rlock_owner(lock) == ident:
+                stayed.append(words)
+            continue
+        if not locked(lock):
+            continue
+        if others is None:
+            others = [value for frame in _frames.other_threads().values()
+                      for f in _frames.frames_of(frame) for value in _frames.values(f)]
+        if all(value is not lock for value in others):
+            stayed.append(words)
+    return stayed
 
 
 def _words(lock, ident, name, function):

@@ -47,6 +47,7 @@ class Target:
     def __init__(self, ident, exc_type, boundary=None):
         self.ident, self.exc_type, self.boundary = ident, exc_type, boundary
         self.swallowed = 0          # times the victim's handlers discarded it
+        self.injected = set()       # errnos of system calls made to fail for the kill
         self.monitored = []         # code objects the line monitor watches for it
 
     def resisting(self, frame):
@@ -95,6 +96,8 @@ def should_rearm(exc_type):
                                                 # line about to run, see line_raise)
     except ValueError:                          # discarded by C code: the thread is ending
         return False
+    if _frames.in_cleanup(_frames.frames_of(discarded_in)):
+        return False        # not into cleanup: the killer raises it again after
     resisting = [t for t in entries if t.raise_here(discarded_in)]
     for target in resisting:
         target.swallowed += 1
@@ -155,9 +158,10 @@ class _LineMonitor:
         target = cls._targets.get(threading.get_ident())
         if target is None:
             return None
-        handling = sys.exception()             # this is the victim's own thread
+        _, handling = _native.exception_state(target.ident)
         frame = sys._getframe(1)
-        if isinstance(handling, target.exc_type) or not target.raise_here(frame):
+        if isinstance(handling, target.exc_type) or not target.raise_here(frame) \
+                or _frames.in_cleanup(_frames.frames_of(frame)):
             return None
         if code.co_code[frame.f_lasti] == _PUSH_EXC_INFO:
             return None         # a handler starts: the exception is in flight already
@@ -305,8 +309,14 @@ def install():
 
 
 def _ends_a_thread_silently(args):
-    """threading.excepthook: a thread a kill ended is not an error to print."""
-    return isinstance(args.exc_value, ThreadKilled) or args.exc_type is ThreadKilled
+    """threading.excepthook: a thread a kill ended is not an error to print,
+    whether by its exception or by the error of a system call the kill made
+    fail (a write ended with EPIPE, that nothing in the thread caught)."""
+    if isinstance(args.exc_value, ThreadKilled) or args.exc_type is ThreadKilled:
+        return True
+    errno = getattr(args.exc_value, "errno", None)
+    return isinstance(args.exc_value, OSError) and errno is not None and any(
+        errno in target.injected for target in _targets.get(threading.get_ident(), ()))
 
 
 def _fires_in_a_victim(args):

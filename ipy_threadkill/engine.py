@@ -19,8 +19,8 @@ import os
 import sys
 import time
 
-from . import (_arguments, _blocking, _children, _compat, _force, _frames, _kernel, _native,
-               _native_stack, _proc, _raising, _syscalls)
+from . import (_arguments, _blocking, _children, _compat, _force, _frames, _kernel, _locks,
+               _native, _native_stack, _proc, _raising, _syscalls)
 from ._identity import resolve
 from .errors import ForceRefused, KillPending, KillTimeout, ProtectedThread, ThreadKilled
 from .report import KillReport, Rung, format_seconds
@@ -172,6 +172,8 @@ class Ladder:
                               "platform; only the portable rungs were tried")
         self.unreachable_since = None
         self.cannot_interrupt = None  # why the system-call rung failed, if it did
+        self.in_cleanup = False       # last seen running a finally / __exit__
+        self.held_before = ()         # (lock, words): what it held when first seen
         self.signum = None            # the interrupt signal, claimed by run()
 
     def run(self, timeout, force=False):
@@ -196,9 +198,12 @@ class Ladder:
             try:
                 # Before the first raise: a victim that dies at once, inside
                 # Popen() after the fork, would otherwise orphan its child.
-                self.children.remember(victim.native_id,
-                                       sys._current_frames().get(victim.ident))
-                self.queued = self._raise()
+                first_look = _frames.other_threads().get(victim.ident)
+                self.children.remember(victim.native_id, first_look)
+                self.held_before = _locks.held(victim.ident, _frames.frames_of(first_look))
+                if not _frames.in_cleanup(_frames.frames_of(first_look)):
+                    self.queued = self._raise()
+                del first_look
                 delay = 20e-6
                 while not self.finished():
                     now = time.monotonic()
@@ -210,7 +215,12 @@ class Ladder:
             finally:
                 self.line_raising.stop()
         self._stop_orphans()
-        return self._report(True, time.monotonic() - start)
+        stayed = _locks.still_held(self.held_before, victim.ident)
+        if stayed:
+            self.notes.append("its cleanup did not finish: " + ", ".join(stayed)
+                              + " stayed held by the dead thread")
+        return self._report(True, time.monotonic() - start, cleanup_ran=not stayed,
+                            held_locks=stayed)
 
     def _raise(self):
         """Queue the exception; with a boundary, only while the victim is inside it
@@ -267,6 +277,15 @@ class Ladder:
             return None
         if isinstance(handling, self.exc_type):
             return None                       # cleanup is running: let it finish
+        if _frames.in_cleanup(_frames.frames_of(frame)):
+            # A cleanup it runs (a finally, an __exit__) must finish: an exception
+            # queued now would fire in it. Raised again once the thread is past it.
+            if pending:
+                _raising.withdraw(ident, self.victim.native_id)
+                self.queued = False
+            self.in_cleanup = True
+            return None
+        self.in_cleanup = False
         if not pending:
             if not self.target.resisting(frame):
                 return None                   # past what we came to end: leave it
@@ -321,6 +340,9 @@ class Ladder:
         if interrupt is None:
             return
         call = _syscalls.CALLS[name]
+        site = (sc.nr, sc.args, sc.sp, sc.pc)
+        if call.result < 0:
+            self._unqueue_for_the_error(site, -call.result)
         try:
             fired = interrupt(self.victim.native_id, sc.nr, sc.args, sc.sp, sc.pc,
                               call.result, 0.02)
@@ -330,7 +352,25 @@ class Ladder:
         if fired:
             self.rung = Rung.SYSCALL
             self.committed = self.committed or not call.any_caller
-            self.sites.rewritten.add((sc.nr, sc.args, sc.sp, sc.pc))
+            self.sites.rewritten.add(site)
+
+    def _unqueue_for_the_error(self, site, errno):
+        """Before a blocked call is made to fail: the error unwinds through the
+        victim's cleanup (a library's `finally: lock.release()`), and a queued
+        exception would fire at that cleanup's first check point. So it is
+        taken back, and raised again once the error is past the cleanup (_step
+        sees to that). The same call again means the error was caught and the
+        call retried, without a moment in between to raise in: the exception
+        is then raised at the victim's first line outside cleanup (LineRaising),
+        or where no such raise exists here (3.11) it stays queued, or the kill
+        would never end."""
+        if site in self.sites.rewritten:
+            self.line_raising.start()
+            if not self.line_raising.on:
+                return
+        _raising.withdraw(self.victim.ident, self.victim.native_id)
+        self.queued = False
+        self.target.injected.add(errno)
 
     def _stop_orphans(self):
         if self.children.stop_orphans():
@@ -360,8 +400,13 @@ class Ladder:
         if force:
             return self.cancel(start)
         report = self._report(False, time.monotonic() - start)
-        why = blocking.reason if blocking is not None and blocking.reason else \
-            f"still {self.blocked_in or 'running'} after {timeout:g} s"
+        if self.in_cleanup:
+            why = (f"it was still running its own cleanup (a finally block or __exit__) "
+                   f"after {timeout:g} s, and a kill lets cleanup finish")
+        elif blocking is not None and blocking.reason:
+            why = blocking.reason
+        else:
+            why = f"still {self.blocked_in or 'running'} after {timeout:g} s"
         refused = _force.refusal(victim)
         advice = ("only a forced kill can end it (force=True, %killthread --force)"
                   if refused is None else f"a forced kill is not possible either ({refused})")

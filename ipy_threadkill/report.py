@@ -31,7 +31,8 @@ class KillReport:
     died: bool
     elapsed: float                      # seconds from the request to the thread gone
     rung: Optional[Rung]                # what ended it (None if it did not die)
-    cleanup_ran: bool                   # its finally blocks / __exit__ ran
+    cleanup_ran: bool                   # its finally blocks / __exit__ ran (checked:
+                                        # no lock it held is still held)
     blocked_in: str                     # what it was doing when asked to die
     children_stopped: Tuple[str, ...] = ()
     notes: Tuple[str, ...] = ()
@@ -47,6 +48,13 @@ class KillReport:
         """Clauses after the cleanup's, before the children's."""
         return ()
 
+    def _cleanup(self):
+        if self.cleanup_ran:
+            return "cleanup ran"
+        # A forced cancel runs none of it; a gentle kill let it run, and it left
+        # something held (the notes say what).
+        return "cleanup did NOT run" if self.rung is Rung.FORCED else "cleanup did NOT finish"
+
     def __str__(self):
         failed, succeeded = self._VERBS
         who = self._subject()
@@ -54,7 +62,7 @@ class KillReport:
             return f"{failed} {who}: {self.blocked_in}"
         how = f"{self.rung}" if self.rung is Rung.EXCEPTION else f"{self.rung}: {self.blocked_in}"
         clauses = [f"{succeeded} {who} in {format_seconds(self.elapsed)} ({how}), "
-                   + ("cleanup ran" if self.cleanup_ran else "cleanup did NOT run")]
+                   + self._cleanup()]
         clauses += self._outcome()
         if self.children_stopped:
             clauses.append("stopped child " + ", ".join(self.children_stopped))
