@@ -250,9 +250,16 @@ def every_pending():
                 if (known := _live_pending(ident)) is not None}
 
 
+def _ended(victim):
+    """Whether the exception can no longer fire in `victim`: threading says it
+    ended, or its thread state is gone (the OS thread may still be exiting)."""
+    thread = victim.thread
+    return (thread is not None and not thread.is_alive()) or not victim.has_thread_state()
+
+
 def _live_pending(ident):
     known = _pending.get(ident)
-    if known is not None and known.victim.gone():
+    if known is not None and _ended(known.victim):
         _pending.pop(ident)
         known.target.__exit__(None, None, None)
         known = None
