@@ -159,15 +159,21 @@ def _check_unwindable(victim, sc):
     pthread_exit and pthread_cancel run each frame's unwinder, and C++ or Rust
     frames may abort the whole process there (std::terminate in a noexcept
     function, a catch (...) that does not rethrow, PyO3's abort on a foreign
-    unwind)."""
+    unwind); a C library that takes locks of its own may hold one."""
     hazards = _native_stack.unwind_hazards(sc.sp)
     if hazards is None:
         raise _refuse(victim, "its native stack cannot be read, so the code a cancel "
                       "would unwind cannot be shown safe")
     if hazards:
-        path, why = hazards[0]
+        path, why, aborts = next((h for h in hazards if h[2]), hazards[0])
+        if aborts:
+            raise _refuse(victim, f"inside {os.path.basename(path)} ({why}): a forced "
+                          "cancel could abort the process; make the call return, or "
+                          "restart the kernel")
         raise _refuse(victim, f"inside {os.path.basename(path)} ({why}): a forced "
-                      "cancel could abort the process; make the call return, or "
+                      "cancel could leave one held, and the next call into that "
+                      "library would wait for ever; the thread ends when that call "
+                      "returns (a database's busy timeout, a network timeout), or "
                       "restart the kernel")
 
 

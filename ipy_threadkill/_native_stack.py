@@ -47,6 +47,16 @@ _LIBC_PREFIXES = ("libc.so", "libc-", "libpthread", "ld-linux", "ld64.so", "ld-m
 # refers to _Unwind_Resume and runs its cleanups correctly.
 _UNWIND_HAZARDS = (b"__gxx_personality_", b"__cxa_begin_catch", b"rust_eh_personality",
                    b"libstdc++", b"libc++")
+# Names whose presence means a library takes locks of its own (POSIX and C11
+# mutexes, read-write and spin locks, semaphores): a thread cancelled inside its
+# code may hold one, and the next call into the library then waits for ever
+# (a database engine's busy loop holds its connection mutex while it sleeps).
+_LOCKING = (b"pthread_mutex_lock", b"pthread_mutex_timedlock", b"pthread_rwlock_rdlock",
+            b"pthread_rwlock_wrlock", b"pthread_spin_lock", b"mtx_lock", b"sem_wait",
+            b"sem_timedwait")
+# Libraries that take locks, but never hold one across a call they make: libffi
+# (ctypes' calls) locks only while it allocates a closure.
+_LOCKS_NOT_HELD_ACROSS_CALLS = ("libffi.so",)
 UNKNOWN_CODE = "[anonymous code]"
 
 
@@ -280,9 +290,10 @@ _verdicts = {}
 
 
 def _unwinding_machinery(path):
-    """Why a forced unwind through `path`'s frames could abort (it carries C++ or
-    Rust unwinding machinery), None if it shows none; 'unreadable' if its ELF
-    cannot be read. Cached by file identity."""
+    """Why a forced unwind through `path`'s frames is not safe: "C++" or "Rust"
+    (its unwinding machinery may abort the process), "locking" (it takes locks
+    of its own, which a cancel could leave held), "unreadable" (its ELF cannot
+    be read); None if it shows none of these. Cached by file identity."""
     try:
         info = os.stat(path)
     except OSError:
@@ -296,6 +307,8 @@ def _unwinding_machinery(path):
             hit = next((h for h in _UNWIND_HAZARDS if h in strings), None)
             verdict = None if hit is None else (
                 "Rust" if hit.startswith(b"rust") else "C++")
+            if verdict is None and any(name in strings for name in _LOCKING):
+                verdict = "locking"
         if len(_verdicts) > 256:
             _verdicts.clear()
         _verdicts[key] = verdict
@@ -336,10 +349,12 @@ def _dynamic_strings(path):
 
 
 def unwind_hazards(sp):
-    """[(path, why)] for the code on the stack above `sp` that a forced unwind
-    could abort in; None if the stack cannot be read (nothing is shown safe).
-    The C library and CPython's own code are safe; any other object is safe
-    only if its ELF shows no C++ or Rust unwinding machinery."""
+    """[(path, why, aborts)] for the code on the stack above `sp` that a forced
+    unwind is not safe through (`aborts`: it could abort the process, rather
+    than leave the library's locks held); None if the stack cannot be read
+    (nothing is shown safe). The C library and CPython's own code are safe; any
+    other object is safe only if its ELF shows no C++ or Rust unwinding
+    machinery and no locking of its own."""
     objects = return_objects(sp)
     if objects is None:
         return None
@@ -348,10 +363,15 @@ def unwind_hazards(sp):
         if is_libc(path) or is_interpreter_code(path):
             continue
         why = "code that no file backs" if path == UNKNOWN_CODE else _unwinding_machinery(path)
+        if why == "locking" and os.path.basename(path).startswith(_LOCKS_NOT_HELD_ACROSS_CALLS):
+            continue
+        if why == "locking":
+            hazards.append((path, "a library that takes locks of its own", False))
+            continue
         if why == "unreadable":
             why = "a library whose code cannot be read"
         elif why is not None:
             why = f"{why} code"
         if why is not None:
-            hazards.append((path, why))
+            hazards.append((path, why, True))
     return hazards

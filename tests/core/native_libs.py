@@ -1,6 +1,7 @@
 """Small native libraries built at test time (tests/core/native/): C++ code a
-forced unwind must not cross, a plain C library it may, and a shim that makes a
-blocked call complete right when a forced kill strikes.
+forced unwind must not cross, a plain C library it may, a C library with a lock
+of its own that it must not cross either, and a shim that makes a blocked call
+complete right when a forced kill strikes.
 
 The compilers come from Debian's archive: installed with apt-get when missing
 and running as root, else the tests that need them are skipped, saying why.
@@ -14,6 +15,7 @@ import pytest
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "native")
 SOURCES = {"cxx": ("cxx_victims.cpp", "g++", "libtk_cxx_victims.so"),
            "c": ("c_victim.c", "gcc", "libtk_c_victim.so"),
+           "c_locking": ("c_locking_victim.c", "gcc", "libtk_c_locking_victim.so"),
            "race_shim": ("cancel_race_shim.c", "gcc", "libtk_cancel_race_shim.so")}
 
 

@@ -506,7 +506,8 @@ done(why=why)
 def native_victims(tmp_path_factory):
     """A C++ library whose frames a forced unwind would abort in, and a plain C one."""
     where = tmp_path_factory.mktemp("native")
-    return {kind: native_libs.build(kind, where) for kind in ("cxx", "c", "race_shim")}
+    return {kind: native_libs.build(kind, where)
+            for kind in ("cxx", "c", "c_locking", "race_shim")}
 
 
 @pytest.mark.parametrize("function,masked", [
@@ -573,6 +574,75 @@ done(report=summary(report), gone=gone(t), victim_cleanup=t.name in finally_ran,
     if how.startswith("kill"):
         assert "force=True" in result["advice"]["text"]
         assert result["advice"]["force_refused"] is None
+
+
+def test_a_c_library_holding_its_own_lock_is_refused(native_victims):
+    # A forced unwind would leave the library's mutex held: its next call would
+    # wait for ever. Refused up front, naming the library; the thread lives on.
+    lib = native_victims["c_locking"]
+    result = run_case(f"""
+lib = ctypes.CDLL({lib!r})
+r, w = os.pipe()
+t = start(lambda: lib.tk_locked_read(r, 1))
+blocked_in(t, "read")
+try:
+    kill(t, timeout=0.5)
+    timeout = None
+except KillTimeout as exc:
+    timeout = {{"text": str(exc), "force_refused": exc.force_refused}}
+try:
+    kill(t, force=True, timeout=0.5)
+    refused = None
+except ForceRefused as exc:
+    refused = str(exc)
+alive = t.is_alive()
+os.write(w, b"x"); t.join(10)
+done(timeout=timeout, refused=refused, alive=alive, ended=not t.is_alive(),
+     lock_free=bool(lib.tk_try_lock()))
+""")
+    name = os.path.basename(lib)
+    text = result["timeout"]["text"]
+    assert "force=True" not in text and "--force" not in text, text
+    assert name in result["timeout"]["force_refused"], result
+    assert result["refused"] and name in result["refused"], result
+    assert "takes locks of its own" in result["refused"], result
+    assert "the thread ends when that call returns" in result["refused"], result
+    assert result["alive"] and result["ended"] and result["lock_free"], result
+
+
+def test_sqlite_busy_wait_is_not_force_cancelled(tmp_path):
+    # SQLite's busy handler sleeps inside libsqlite3 while it holds the
+    # connection's mutex; cancelling it there deadlocks the next use of that
+    # connection. The forced kill is refused; the wait ends with its timeout.
+    database = str(tmp_path / "busy.db")
+    result = run_case(f"""
+import sqlite3
+holder = sqlite3.connect({database!r}, check_same_thread=False)
+holder.execute("create table t (x)")
+holder.commit()
+holder.execute("begin exclusive")
+errors = []
+def writer():
+    connection = sqlite3.connect({database!r}, timeout=3)
+    try:
+        connection.execute("insert into t values (1)")
+    except sqlite3.OperationalError as exc:
+        errors.append(str(exc))
+t = start(writer)
+blocked_in(t, "clock_nanosleep", "nanosleep")
+try:
+    kill(t, force=True, timeout=0.3)
+    refused = None
+except (ForceRefused, KillTimeout) as exc:
+    refused = str(exc)
+t.join(30)
+holder.rollback()
+done(refused=refused, ended=not t.is_alive(), errors=errors)
+""")
+    if result["refused"] is None:
+        pytest.fail(f"the busy wait was force-cancelled: {result}")
+    assert "libsqlite3" in result["refused"] and "locks of its own" in result["refused"], result
+    assert result["ended"] and result["errors"] == ["database is locked"], result
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["all signals blocked", "signals open"])
