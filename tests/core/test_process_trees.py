@@ -1,0 +1,151 @@
+"""A killed thread's children are stopped with everything they started (issue:
+process trees): a shell's command, a background job, a Python child's own
+children, a child in its own session whose grandchild was already reparented
+to init, a grandchild whose shell the victim's own cleanup reaped first.
+
+Each victim runs in a fresh interpreter with a deadline. There, every process
+of its tree must end (checked by pid and start time, polled with a deadline),
+the report must name each process stopped, no zombie may be left among that
+interpreter's children, and another thread's process tree must keep running.
+"""
+import pytest
+
+from tests import run_json
+
+SCRIPT = r'''
+import json, os, signal, subprocess, sys, tempfile, threading, time
+from tests.victims import (Victim, command, descendants, ended, kill_and_check,
+                           process_stat, wait_until, zombie_children)
+
+handle, pidfile = tempfile.mkstemp()
+os.close(handle)
+cleanup = []                # the return codes the victim's own cleanup saw
+
+# Another thread's child and grandchild: not the victim's, so they run on.
+others = []
+def supervise():
+    others.append(subprocess.Popen(["sh", "-c", "sleep 3599; true"]))
+    others[0].wait()
+bystander = threading.Thread(target=supervise, name="bystander's supervisor", daemon=True)
+bystander.start()
+wait_until(lambda: others and descendants(others[0].pid), what="the bystander's tree")
+spared = {others[0].pid: process_stat(others[0].pid)[2], **descendants(others[0].pid)}
+
+SETUP
+
+def body(progress):
+BODY
+
+def orphan():
+    """The pid the victim's tree wrote to `pidfile`, once written whole."""
+    with open(pidfile) as f:
+        text = f.read()
+    return int(text) if text.endswith("\n") else None
+
+def victims_tree():
+    tree = {pid: start for pid, start in descendants(os.getpid()).items()
+            if pid not in spared}
+    if orphan() is not None:
+        tree[orphan()] = process_stat(orphan())[2]
+    return tree
+
+def in_place():
+    ready = MARKERS <= {command(pid) for pid in victims_tree()}
+    return ready and (orphan() is not None or not WANTS_ORPHAN) and victim._settled()
+
+victim = Victim(body)
+victim.start(settled=in_place)
+tree = victims_tree()
+commands = {pid: command(pid) for pid in tree}
+outcome = kill_and_check(victim)
+
+deadline = time.monotonic() + 10
+while not all(ended(pid, start) for pid, start in tree.items()) \
+        and time.monotonic() < deadline:
+    time.sleep(0.01)
+outcome.update(tree=commands, cleanup=cleanup, zombies=zombie_children(),
+               left=[commands[pid] for pid, start in tree.items() if not ended(pid, start)],
+               spared=all(not ended(pid, start) for pid, start in spared.items()))
+# Leave nothing behind: the bystander's tree, and whatever the kill missed.
+for pid, start in list(spared.items()) + list(tree.items()):
+    if not ended(pid, start):
+        os.kill(pid, signal.SIGKILL)
+bystander.join(10)
+os.unlink(pidfile)
+print(json.dumps(outcome))
+'''
+
+# name -> (setup, victim's body, commands that show its tree is in place,
+#          whether the tree writes an orphan's pid to `pidfile`,
+#          commands the report may leave out: processes the victim's own cleanup ended)
+TREES = {
+    "shell running a program": (
+        "", 'subprocess.run("sleep 3601; true", shell=True)',
+        {"sleep 3601"}, False, set()),
+    "shell waiting on a background job": (
+        "", 'subprocess.run(["sh", "-c", "sleep 3602 & wait"])',
+        {"sleep 3602"}, False, set()),
+    "python child with its own children": (
+        "great = 'import subprocess; subprocess.run([\"sleep\", \"3603\"])'\n"
+        "grand = f'import subprocess, sys; subprocess.run([sys.executable, \"-c\", {great!r}])'",
+        'subprocess.run([sys.executable, "-c", grand])',
+        {"sleep 3603"}, False, set()),
+    "child in its own session, grandchild reparented already": (
+        "", 'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
+            '"sh", pidfile], start_new_session=True)',
+        {"sleep 3605"}, True, set()),
+    "shell reaped by the victim's cleanup": (
+        "",
+        'with subprocess.Popen("sleep 3606; true", shell=True, stdout=subprocess.PIPE) as p:\n'
+        '    try:\n'
+        '        p.stdout.read()\n'
+        '    finally:\n'
+        '        p.kill()\n'
+        '        p.wait()\n'
+        '        cleanup.append(p.returncode)',
+        {"sleep 3606"}, False, {"/bin/sh -c sleep 3606; true"}),
+    "shell reaped by subprocess.run's cleanup": (
+        "", 'subprocess.run("sleep 3607; true", shell=True, capture_output=True)',
+        {"sleep 3607"}, False, {"/bin/sh -c sleep 3607; true"}),
+}
+
+
+def _script(setup, body, markers, wants_orphan):
+    indented = "\n".join("    " + line for line in body.splitlines())
+    return (SCRIPT.replace("SETUP", setup).replace("BODY", indented)
+            .replace("MARKERS", repr(markers)).replace("WANTS_ORPHAN", repr(wants_orphan)))
+
+
+@pytest.mark.parametrize("case", list(TREES))
+def test_every_process_of_the_tree_is_stopped(case):
+    setup, body, markers, wants_orphan, ended_by_cleanup = TREES[case]
+    outcome = run_json(_script(setup, body, markers, wants_orphan))
+    assert outcome.get("died") and outcome["cleanup_ran"] and not outcome["alive"], outcome
+    assert outcome["left"] == [], outcome
+    assert outcome["zombies"] == [], outcome
+    assert outcome["spared"], outcome
+    tree = {int(pid): text for pid, text in outcome["tree"].items()}
+    assert len(tree) >= 2, outcome
+    named = {int(words.split()[0]): words for words in outcome["children"]}
+    assert set(named) <= set(tree), outcome          # nothing outside the tree
+    for pid, text in tree.items():
+        if text not in ended_by_cleanup:
+            assert _shows(named.get(pid, ""), pid, text), outcome
+
+
+def _shows(words, pid, command):
+    """Whether `words` name process `pid` by `command` (a long one cut short)."""
+    head = f"{pid} ("
+    if not (words.startswith(head) and words.endswith(")")):
+        return False
+    shown = words[len(head):-1]
+    return shown == command or (shown.endswith("…") and command.startswith(shown[:-1]))
+
+
+def test_the_victims_cleanup_reaped_the_shell_first():
+    # What makes the case: the shell was gone before the kill stopped anything,
+    # and its child had been reparented away from the victim's tree.
+    setup, body, markers, wants_orphan, _ = TREES["shell reaped by the victim's cleanup"]
+    outcome = run_json(_script(setup, body, markers, wants_orphan))
+    assert outcome["cleanup"] == [-9], outcome
+    assert [words.split(" ", 1)[1] for words in outcome["children"]] == ["(sleep 3606)"], outcome
