@@ -94,12 +94,11 @@ class Children:
 
     def stop_orphans(self):
         """The dead victim's children, and all they started, would run on
-        unsupervised: stop them, and reap the children nobody else can. Returns
-        whether any was signalled for the first time."""
+        unsupervised: stop them, and reap the children nobody else can."""
         roots, unowned = self._orphaned()
         self._walk(groups=True)
         last = time.monotonic()
-        first = self._signal(roots, last)
+        self._signal(roots, last)
         # Until every one has ended, or as long after the last new one was first
         # signalled as it takes to SIGKILL it and see it go.
         while not self._gone(roots, unowned):
@@ -108,9 +107,8 @@ class Children:
                 break
             self._walk()                # what a dying process started meanwhile
             if self._signal(roots, now):
-                first, last = True, now
+                last = now
             time.sleep(0.001)
-        return first
 
     def _orphaned(self):
         """(the dead victim's children whose processes are to be stopped, those of

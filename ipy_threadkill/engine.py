@@ -186,7 +186,9 @@ class Ladder:
                     delay = min(delay * 2, 2e-3)
             finally:
                 self.line_raising.stop()
-        self._stop_orphans()
+        # The thread has ended: the rung that ended it stays the report's, and
+        # what is stopped now is named among the children stopped.
+        self.children.stop_orphans()
         return self._report(True, time.monotonic() - start)
 
     def _raise(self):
@@ -309,10 +311,6 @@ class Ladder:
             self.committed = self.committed or not call.any_caller
             self.sites.rewritten.add((sc.nr, sc.args, sc.sp, sc.pc))
 
-    def _stop_orphans(self):
-        if self.children.stop_orphans():
-            self.rung = Rung.CHILD
-
     def _should_give_up(self, now, deadline, blocking):
         if self.committed:
             return now >= deadline + self.COMMITTED_GRACE
@@ -348,7 +346,7 @@ class Ladder:
         cancelled = _force.cancel(self.victim, self.finished)
         if cancelled is None:                         # it ended on its own meanwhile
             return self._report(True, time.monotonic() - start)
-        self._stop_orphans()
+        self.children.stop_orphans()
         self.notes.extend(cancelled.notes)
         self.blocked_in = self.blocked_in or f"blocked in {cancelled.name}"
         return self._report(True, time.monotonic() - start, rung=Rung.FORCED,

@@ -1,13 +1,16 @@
 """A killed thread's children are stopped with everything they started (issue:
 process trees): a shell's command, a background job, a Python child's own
-children, a child in its own session whose grandchild was already reparented
-to init, a grandchild whose shell the victim's own cleanup reaped first.
+children, a child leading its own session or process group whose grandchild
+was already reparented to init, a grandchild whose shell the victim's own
+cleanup reaped first.
 
 Each victim runs in a fresh interpreter with a deadline. There, every process
 of its tree must end (checked by pid and start time, polled with a deadline),
 the report must name each process stopped, no zombie may be left among that
 interpreter's children, and another thread's process tree must keep running.
 """
+import sys
+
 import pytest
 
 from tests import run_json
@@ -22,9 +25,10 @@ os.close(handle)
 cleanup = []                # the return codes the victim's own cleanup saw
 
 # Another thread's child and grandchild: not the victim's, so they run on.
+# Their own session: a group leader, like some of the victim's children.
 others = []
 def supervise():
-    others.append(subprocess.Popen(["sh", "-c", "sleep 3599; true"]))
+    others.append(subprocess.Popen(["sh", "-c", "sleep 3599; true"], start_new_session=True))
     others[0].wait()
 bystander = threading.Thread(target=supervise, name="bystander's supervisor", daemon=True)
 bystander.start()
@@ -94,6 +98,10 @@ TREES = {
         "", 'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
             '"sh", pidfile], start_new_session=True)',
         {"sleep 3605"}, True, set()),
+    "child leading its own process group, grandchild reparented already": (
+        "", 'subprocess.run(["sh", "-c", \'(sleep 3608 & echo $! > "$1"); sleep 3609\', '
+            '"sh", pidfile], process_group=0)',
+        {"sleep 3609"}, True, set()),
     "shell reaped by the victim's cleanup": (
         "",
         'with subprocess.Popen("sleep 3606; true", shell=True, stdout=subprocess.PIPE) as p:\n'
@@ -116,7 +124,14 @@ def _script(setup, body, markers, wants_orphan):
             .replace("MARKERS", repr(markers)).replace("WANTS_ORPHAN", repr(wants_orphan)))
 
 
-@pytest.mark.parametrize("case", list(TREES))
+def _runs_here(case):
+    if "process group" in case:     # Popen(process_group=) came in 3.11
+        return pytest.param(case, marks=pytest.mark.skipif(
+            sys.version_info < (3, 11), reason="Popen(process_group=) needs Python 3.11"))
+    return case
+
+
+@pytest.mark.parametrize("case", [_runs_here(case) for case in TREES])
 def test_every_process_of_the_tree_is_stopped(case):
     setup, body, markers, wants_orphan, ended_by_cleanup = TREES[case]
     outcome = run_json(_script(setup, body, markers, wants_orphan))
@@ -124,6 +139,10 @@ def test_every_process_of_the_tree_is_stopped(case):
     assert outcome["left"] == [], outcome
     assert outcome["zombies"] == [], outcome
     assert outcome["spared"], outcome
+    # What ended the thread: stopping the child it waited on, or (when its own
+    # cleanup reaped the shell) the interrupted read of the shell's output.
+    ended_it = "interrupted system call" if ended_by_cleanup else "child process stopped"
+    assert outcome["rung"] == ended_it, outcome
     tree = {int(pid): text for pid, text in outcome["tree"].items()}
     assert len(tree) >= 2, outcome
     named = {int(words.split()[0]): words for words in outcome["children"]}
