@@ -114,15 +114,18 @@ class Children:
         """(the dead victim's children whose processes are to be stopped, those of
         them nobody else can reap)."""
         roots = self.waited | {p.pid for p in self.popens if p.pid is not None}
-        unclaimed = {pid for pid, start in self.forked.items()
-                     if start is not None and pid not in roots}
-        if not unclaimed:
+        running = {pid for pid, start in self.forked.items()
+                   if pid not in roots and start is not None
+                   and _proc.process_start(pid) == start}
+        # A forked child that has ended left what it started to nobody.
+        roots |= set(self.forked) - running
+        if not running:
             return roots, set()
-        # A child some Popen knows is its owner's to supervise. One that none knows
-        # (the victim died between fork and `Popen.pid = ...`) nobody could ever
-        # stop or reap.
+        # A running child some Popen knows is its owner's to supervise. One that
+        # none knows (the victim died between fork and `Popen.pid = ...`) nobody
+        # could ever stop or reap.
         owned = {obj.pid for obj in gc.get_objects() if isinstance(obj, subprocess.Popen)}
-        unowned = unclaimed - owned
+        unowned = running - owned
         return roots | unowned, unowned
 
     def _take_child(self, pid, start=None):

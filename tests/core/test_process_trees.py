@@ -89,6 +89,9 @@ TREES = {
     "shell waiting on a background job": (
         "", 'subprocess.run(["sh", "-c", "sleep 3602 & wait"])',
         {"sleep 3602"}, False, set()),
+    "shell and job that ignore SIGTERM": (
+        "", 'subprocess.run(["sh", "-c", "trap \'\' TERM; sleep 3610 & wait"])',
+        {"sleep 3610"}, False, set()),
     "python child with its own children": (
         "great = 'import subprocess; subprocess.run([\"sleep\", \"3603\"])'\n"
         "grand = f'import subprocess, sys; subprocess.run([sys.executable, \"-c\", {great!r}])'",
