@@ -10,6 +10,7 @@ the report must name each process stopped, no zombie may be left among that
 interpreter's children, and another thread's process tree must keep running.
 """
 import sys
+from typing import NamedTuple
 
 import pytest
 
@@ -54,7 +55,7 @@ def victims_tree():
     return tree
 
 def in_place():
-    ready = MARKERS <= {command(pid) for pid in victims_tree()}
+    ready = READY <= {command(pid) for pid in victims_tree()}
     return ready and (orphan() is not None or not WANTS_ORPHAN) and victim._settled()
 
 victim = Victim(body)
@@ -79,34 +80,33 @@ os.unlink(pidfile)
 print(json.dumps(outcome))
 '''
 
-# name -> (setup, victim's body, commands that show its tree is in place,
-#          whether the tree writes an orphan's pid to `pidfile`,
-#          commands the report may leave out: processes the victim's own cleanup ended)
+class Tree(NamedTuple):
+    body: str                       # the victim's body
+    ready: set                      # commands that show its tree is in place
+    size: int                       # how many processes the tree has then
+    setup: str = ""
+    orphan: bool = False            # it writes a reparented grandchild's pid to `pidfile`
+    ended_by_cleanup: frozenset = frozenset()   # the victim's own cleanup ended these
+
+
 TREES = {
-    "shell running a program": (
-        "", 'subprocess.run("sleep 3601; true", shell=True)',
-        {"sleep 3601"}, False, set()),
-    "shell waiting on a background job": (
-        "", 'subprocess.run(["sh", "-c", "sleep 3602 & wait"])',
-        {"sleep 3602"}, False, set()),
-    "shell and job that ignore SIGTERM": (
-        "", 'subprocess.run(["sh", "-c", "trap \'\' TERM; sleep 3610 & wait"])',
-        {"sleep 3610"}, False, set()),
-    "python child with its own children": (
-        "great = 'import subprocess; subprocess.run([\"sleep\", \"3603\"])'\n"
-        "grand = f'import subprocess, sys; subprocess.run([sys.executable, \"-c\", {great!r}])'",
-        'subprocess.run([sys.executable, "-c", grand])',
-        {"sleep 3603"}, False, set()),
-    "child in its own session, grandchild reparented already": (
-        "", 'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
-            '"sh", pidfile], start_new_session=True)',
-        {"sleep 3605"}, True, set()),
-    "child leading its own process group, grandchild reparented already": (
-        "", 'subprocess.run(["sh", "-c", \'(sleep 3608 & echo $! > "$1"); sleep 3609\', '
-            '"sh", pidfile], process_group=0)',
-        {"sleep 3609"}, True, set()),
-    "shell reaped by the victim's cleanup": (
-        "",
+    "shell running a program": Tree(
+        'subprocess.run("sleep 3601; true", shell=True)', {"sleep 3601"}, 2),
+    "shell waiting on a background job": Tree(
+        'subprocess.run(["sh", "-c", "sleep 3602 & wait"])', {"sleep 3602"}, 2),
+    "shell and job that ignore SIGTERM": Tree(
+        'subprocess.run(["sh", "-c", "trap \'\' TERM; sleep 3610 & wait"])', {"sleep 3610"}, 2),
+    "python child with its own children": Tree(
+        'subprocess.run([sys.executable, "-c", grand])', {"sleep 3603"}, 3,
+        setup="great = 'import subprocess; subprocess.run([\"sleep\", \"3603\"])'\n"
+              "grand = f'import subprocess, sys; subprocess.run([sys.executable, \"-c\", {great!r}])'"),
+    "child in its own session, grandchild reparented already": Tree(
+        'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
+        '"sh", pidfile], start_new_session=True)', {"sleep 3605"}, 3, orphan=True),
+    "child leading its own process group, grandchild reparented already": Tree(
+        'subprocess.run(["sh", "-c", \'(sleep 3608 & echo $! > "$1"); sleep 3609\', '
+        '"sh", pidfile], process_group=0)', {"sleep 3609"}, 3, orphan=True),
+    "shell reaped by the victim's cleanup": Tree(
         'with subprocess.Popen("sleep 3606; true", shell=True, stdout=subprocess.PIPE) as p:\n'
         '    try:\n'
         '        p.stdout.read()\n'
@@ -114,17 +114,17 @@ TREES = {
         '        p.kill()\n'
         '        p.wait()\n'
         '        cleanup.append(p.returncode)',
-        {"sleep 3606"}, False, {"/bin/sh -c sleep 3606; true"}),
-    "shell reaped by subprocess.run's cleanup": (
-        "", 'subprocess.run("sleep 3607; true", shell=True, capture_output=True)',
-        {"sleep 3607"}, False, {"/bin/sh -c sleep 3607; true"}),
+        {"sleep 3606"}, 2, ended_by_cleanup=frozenset({"/bin/sh -c sleep 3606; true"})),
+    "shell reaped by subprocess.run's cleanup": Tree(
+        'subprocess.run("sleep 3607; true", shell=True, capture_output=True)',
+        {"sleep 3607"}, 2, ended_by_cleanup=frozenset({"/bin/sh -c sleep 3607; true"})),
 }
 
 
-def _script(setup, body, markers, wants_orphan):
-    indented = "\n".join("    " + line for line in body.splitlines())
-    return (SCRIPT.replace("SETUP", setup).replace("BODY", indented)
-            .replace("MARKERS", repr(markers)).replace("WANTS_ORPHAN", repr(wants_orphan)))
+def _script(tree):
+    indented = "\n".join("    " + line for line in tree.body.splitlines())
+    return (SCRIPT.replace("SETUP", tree.setup).replace("BODY", indented)
+            .replace("READY", repr(tree.ready)).replace("WANTS_ORPHAN", repr(tree.orphan)))
 
 
 def _runs_here(case):
@@ -136,22 +136,23 @@ def _runs_here(case):
 
 @pytest.mark.parametrize("case", [_runs_here(case) for case in TREES])
 def test_every_process_of_the_tree_is_stopped(case):
-    setup, body, markers, wants_orphan, ended_by_cleanup = TREES[case]
-    outcome = run_json(_script(setup, body, markers, wants_orphan))
-    assert outcome.get("died") and outcome["cleanup_ran"] and not outcome["alive"], outcome
+    tree = TREES[case]
+    outcome = run_json(_script(tree))
+    ended_cleanly = dict(died=True, cleanup_ran=True, lock_free=True, alive=False, os_thread=False)
+    assert {k: outcome.get(k) for k in ended_cleanly} == ended_cleanly, outcome
     assert outcome["left"] == [], outcome
     assert outcome["zombies"] == [], outcome
     assert outcome["spared"], outcome
     # What ended the thread: stopping the child it waited on, or (when its own
     # cleanup reaped the shell) the interrupted read of the shell's output.
-    ended_it = "interrupted system call" if ended_by_cleanup else "child process stopped"
+    ended_it = "interrupted system call" if tree.ended_by_cleanup else "child process stopped"
     assert outcome["rung"] == ended_it, outcome
-    tree = {int(pid): text for pid, text in outcome["tree"].items()}
-    assert len(tree) >= 2, outcome
+    processes = {int(pid): text for pid, text in outcome["tree"].items()}
+    assert len(processes) == tree.size, outcome
     named = {int(words.split()[0]): words for words in outcome["children"]}
-    assert set(named) <= set(tree), outcome          # nothing outside the tree
-    for pid, text in tree.items():
-        if text not in ended_by_cleanup:
+    assert set(named) <= set(processes), outcome     # nothing outside the tree
+    for pid, text in processes.items():
+        if text not in tree.ended_by_cleanup:
             assert _shows(named.get(pid, ""), pid, text), outcome
 
 
@@ -167,7 +168,6 @@ def _shows(words, pid, command):
 def test_the_victims_cleanup_reaped_the_shell_first():
     # What makes the case: the shell was gone before the kill stopped anything,
     # and its child had been reparented away from the victim's tree.
-    setup, body, markers, wants_orphan, _ = TREES["shell reaped by the victim's cleanup"]
-    outcome = run_json(_script(setup, body, markers, wants_orphan))
+    outcome = run_json(_script(TREES["shell reaped by the victim's cleanup"]))
     assert outcome["cleanup"] == [-9], outcome
     assert [words.split(" ", 1)[1] for words in outcome["children"]] == ["(sleep 3606)"], outcome
