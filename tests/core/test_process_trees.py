@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import pytest
 
+from ipy_threadkill.report import KillReport, Rung
 from tests import run_json
 
 SCRIPT = r'''
@@ -171,3 +172,17 @@ def test_the_victims_cleanup_reaped_the_shell_first():
     outcome = run_json(_script(TREES["shell reaped by the victim's cleanup"]))
     assert outcome["cleanup"] == [-9], outcome
     assert [words.split(" ", 1)[1] for words in outcome["children"]] == ["(sleep 3606)"], outcome
+
+
+def test_the_report_line_names_the_first_processes_and_counts_the_rest():
+    def line(processes):
+        return str(KillReport("worker", 1, 2, True, 0.01, Rung.CHILD, True,
+                              "waiting for child process 100 (make)", processes))
+
+    assert line(("100 (make)",)).endswith("; stopped child 100 (make)")
+    assert line(("100 (make)", "101 (cc a.c)")).endswith(
+        "; stopped 2 processes: 100 (make), 101 (cc a.c)")
+    many = tuple(f"{pid} (cc {pid}.c)" for pid in range(100, 120))
+    assert line(many).endswith("; stopped 20 processes: 100 (cc 100.c), 101 (cc 101.c), "
+                               "102 (cc 102.c), 103 (cc 103.c), 104 (cc 104.c), "
+                               "105 (cc 105.c) and 14 more")
