@@ -9,11 +9,14 @@ of its tree must end (checked by pid and start time, polled with a deadline),
 the report must name each process stopped, no zombie may be left among that
 interpreter's children, and another thread's process tree must keep running.
 """
+import signal
+import subprocess
 import sys
 from typing import NamedTuple
 
 import pytest
 
+from ipy_threadkill import _children, _proc
 from ipy_threadkill.report import KillReport, Rung
 from tests import run_json
 
@@ -186,3 +189,18 @@ def test_the_report_line_names_the_first_processes_and_counts_the_rest():
     assert line(many).endswith("; stopped 20 processes: 100 (cc 100.c), 101 (cc 101.c), "
                                "102 (cc 102.c), 103 (cc 103.c), 104 (cc 104.c), "
                                "105 (cc 105.c) and 14 more")
+
+
+def test_a_process_is_signalled_only_if_its_start_time_is_the_one_remembered():
+    # What keeps a recycled pid safe: another start time, and no signal is sent.
+    sleeper = subprocess.Popen(["sleep", "3611"])
+    try:
+        started = _proc.process_start(sleeper.pid)
+        assert not _children._send(sleeper.pid, started + 1, signal.SIGTERM)
+        assert sleeper.poll() is None
+        assert _children._send(sleeper.pid, started, signal.SIGTERM)
+        assert sleeper.wait(10) == -signal.SIGTERM
+        assert not _children._send(sleeper.pid, started, signal.SIGTERM)   # reaped: gone
+    finally:
+        sleeper.kill()
+        sleeper.wait()
