@@ -86,7 +86,8 @@ print(json.dumps(outcome))
 
 class Tree(NamedTuple):
     body: str                       # the victim's body
-    ready: set                      # commands that show its tree is in place
+    ready: set                      # commands that show its tree is in place (each
+                                    # exec'd: a forked child shows its parent's first)
     size: int                       # how many processes the tree has then
     setup: str = ""
     orphan: bool = False            # it writes a reparented grandchild's pid to `pidfile`
@@ -106,10 +107,10 @@ TREES = {
               "grand = f'import subprocess, sys; subprocess.run([sys.executable, \"-c\", {great!r}])'"),
     "child in its own session, grandchild reparented already": Tree(
         'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
-        '"sh", pidfile], start_new_session=True)', {"sleep 3605"}, 3, orphan=True),
+        '"sh", pidfile], start_new_session=True)', {"sleep 3604", "sleep 3605"}, 3, orphan=True),
     "child leading its own process group, grandchild reparented already": Tree(
         'subprocess.run(["sh", "-c", \'(sleep 3608 & echo $! > "$1"); sleep 3609\', '
-        '"sh", pidfile], process_group=0)', {"sleep 3609"}, 3, orphan=True),
+        '"sh", pidfile], process_group=0)', {"sleep 3608", "sleep 3609"}, 3, orphan=True),
     "shell reaped by the victim's cleanup": Tree(
         'with subprocess.Popen("sleep 3606; true", shell=True, stdout=subprocess.PIPE) as p:\n'
         '    try:\n'
