@@ -88,7 +88,8 @@ def _stopped(processes):
         return f"stopped child {processes[0]}"
     named = ", ".join(processes[:SHOWN_PROCESSES])
     more = len(processes) - SHOWN_PROCESSES
-    return f"stopped {len(processes)} processes: {named}" + (f" and {more} more" if more > 0 else "")
+    rest = f" and {more} more" if more > 0 else ""
+    return f"stopped {len(processes)} processes: {named}{rest}"
 
 
 def format_seconds(seconds):

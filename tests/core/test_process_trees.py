@@ -104,7 +104,8 @@ TREES = {
     "python child with its own children": Tree(
         'subprocess.run([sys.executable, "-c", grand])', {"sleep 3603"}, 3,
         setup="great = 'import subprocess; subprocess.run([\"sleep\", \"3603\"])'\n"
-              "grand = f'import subprocess, sys; subprocess.run([sys.executable, \"-c\", {great!r}])'"),
+              "grand = ('import subprocess, sys; '\n"
+              "         f'subprocess.run([sys.executable, \"-c\", {great!r}])')"),
     "child in its own session, grandchild reparented already": Tree(
         'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
         '"sh", pidfile], start_new_session=True)', {"sleep 3604", "sleep 3605"}, 3, orphan=True),
