@@ -106,6 +106,12 @@ TREES = {
         setup="great = 'import subprocess; subprocess.run([\"sleep\", \"3603\"])'\n"
               "grand = ('import subprocess, sys; '\n"
               "         f'subprocess.run([sys.executable, \"-c\", {great!r}])')"),
+    "python child starting its own from another thread": Tree(
+        # Linux lists a child under the thread that forked it: not the main one.
+        'subprocess.run([sys.executable, "-c", threaded])', {"sleep 3612"}, 2,
+        setup="threaded = ('import subprocess, threading; t = threading.Thread('\n"
+              "            'target=subprocess.run, args=([\"sleep\", \"3612\"],)); '\n"
+              "            't.start(); t.join()')"),
     "child in its own session, grandchild reparented already": Tree(
         'subprocess.run(["sh", "-c", \'(sleep 3604 & echo $! > "$1"); sleep 3605\', '
         '"sh", pidfile], start_new_session=True)', {"sleep 3604", "sleep 3605"}, 3, orphan=True),
