@@ -172,10 +172,10 @@ class Children:
         for pid, stat in _proc.in_groups(self.leaders).items():
             leader = stat.session if stat.session in self.leaders else stat.pgrp
             leader_start, root = self.tree[leader]
-            # A group outlives its leader; a leader alive with another start time
-            # is another process whose group this is.
-            if _proc.process_start(leader) in (None, leader_start) \
-                    and stat.start >= leader_start:
+            # A group outlives its leader; a leader with another start time (a
+            # zombie's is still there) is another process whose group this is.
+            seen = _proc.process_stat(leader)
+            if (seen is None or seen.start == leader_start) and stat.start >= leader_start:
                 self._take(pid, stat, root)
 
     def _signal(self, roots, now):
