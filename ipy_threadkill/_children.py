@@ -70,11 +70,7 @@ class Children:
             for popen in popens_in(list(_frames.frames_of(frame))):
                 if all(popen is not p for p in self.popens):
                     self.popens.append(popen)
-        for popen in self.popens:
-            # Not reaped yet (returncode None): the pid is still this child's.
-            if popen.pid is not None and popen.returncode is None \
-                    and popen.pid not in self.tree:
-                self._take_child(popen.pid)
+        self._take_popens()
         self._walk()
 
     def stop(self, pids, now):
@@ -95,6 +91,7 @@ class Children:
     def stop_orphans(self):
         """The dead victim's children, and all they started, would run on
         unsupervised: stop them, and reap the children nobody else can."""
+        self._take_popens()             # a Popen that learnt its pid since the last look
         roots, unowned = self._orphaned()
         self._walk(groups=True)
         last = time.monotonic()
@@ -127,6 +124,13 @@ class Children:
         owned = {obj.pid for obj in gc.get_objects() if isinstance(obj, subprocess.Popen)}
         unowned = running - owned
         return roots | unowned, unowned
+
+    def _take_popens(self):
+        for popen in self.popens:
+            # Not reaped yet (returncode None): the pid is still this child's.
+            if popen.pid is not None and popen.returncode is None \
+                    and popen.pid not in self.tree:
+                self._take_child(popen.pid)
 
     def _take_child(self, pid, start=None):
         """Put this process's child `pid` in the tree as a child of the victim's,
