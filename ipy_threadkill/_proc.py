@@ -307,7 +307,9 @@ def thread_children(tid):
 def process_children(pid):
     """Pids of process `pid`'s children, from each of its threads' lists (a child
     is listed under the thread that forked it); empty if unknown or gone. Reads
-    only that process's files, where children() reads every process's."""
+    only that process's files, where children() reads every process's; a list
+    read while its thread forks or reaps may miss a child (proc(5)), so callers
+    read it again at their next look."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
