@@ -82,7 +82,10 @@ class Children:
             self.waited.add(pid)
             if pid not in self.tree:
                 self._take_child(pid)
-        self._walk(groups=bool(fresh))
+        if fresh:
+            self._sweep()               # before the first signal: miss nothing
+        else:
+            self._walk()
         return self._signal(set(pids), now)
 
     def words(self):
@@ -93,7 +96,7 @@ class Children:
         unsupervised: stop them, and reap the children nobody else can."""
         self._take_popens()             # a Popen that learnt its pid since the last look
         roots, unowned = self._orphaned()
-        self._walk(groups=True)
+        self._sweep()
         last = time.monotonic()
         self._signal(roots, last)
         # Until every one has ended, or as long after the last new one was first
@@ -152,9 +155,9 @@ class Children:
             self.leaders.discard(pid)
         return True
 
-    def _walk(self, groups=False):
-        """Add to the tree what its processes started since the last look; with
-        `groups`, every process in a group or session one of them leads too."""
+    def _walk(self):
+        """Add to the tree what its processes started since the last look: their
+        children lists, read down from each (cheap: only their own files)."""
         frontier = list(self.tree)
         while frontier:
             parent = frontier.pop()
@@ -169,18 +172,45 @@ class Children:
                 if stat is not None and stat.live and stat.ppid == parent \
                         and self._take(pid, stat, root):
                     frontier.append(pid)
-        if groups and self.leaders:
-            self._take_groups()
 
-    def _take_groups(self):
-        for pid, stat in _proc.in_groups(self.leaders).items():
+    def _sweep(self):
+        """Add to the tree, from one read of every process, what descends from its
+        processes by parent links, and every member of a group or session one of
+        them leads. Slower than _walk(), but complete: a children list read while
+        a child exits can leave out its siblings (proc_tid_children(5))."""
+        seen = _proc.processes()
+        below = {}
+        for pid, stat in seen.items():
+            if stat.live:
+                below.setdefault(stat.ppid, []).append(pid)
+        grew = True
+        while grew:                 # a group's member may have children, and they groups
+            frontier = [pid for pid, (start, _) in self.tree.items()
+                        if pid in seen and seen[pid].live and seen[pid].start == start]
+            while frontier:
+                parent = frontier.pop()
+                root = self.tree[parent][1]
+                for pid in below.get(parent, ()):
+                    if self._take(pid, seen[pid], root):
+                        frontier.append(pid)
+            grew = self._take_groups(seen)
+
+    def _take_groups(self, seen):
+        """Take every process of `seen` in a group or session a tree process leads;
+        whether any was new."""
+        grew = False
+        for pid, stat in seen.items():
             leader = stat.session if stat.session in self.leaders else stat.pgrp
+            if not stat.live or leader not in self.leaders:
+                continue
             leader_start, root = self.tree[leader]
             # A group outlives its leader; a leader with another start time (a
             # zombie's is still there) is another process whose group this is.
-            seen = _proc.process_stat(leader)
-            if (seen is None or seen.start == leader_start) and stat.start >= leader_start:
-                self._take(pid, stat, root)
+            current = seen.get(leader)
+            if (current is None or current.start == leader_start) \
+                    and stat.start >= leader_start:
+                grew = self._take(pid, stat, root) or grew
+        return grew
 
     def _signal(self, roots, now):
         """SIGTERM each process under `roots` not signalled yet; SIGKILL those first

@@ -346,15 +346,9 @@ def process_stat(pid):
     return None if fields is None else ProcessStat(fields)
 
 
-def in_groups(ids):
-    """{pid: ProcessStat} of every live process whose process group or session is
-    one of `ids` (one read of every process's stat file)."""
-    found = {}
-    for pid, fields in _process_stats():
-        stat = ProcessStat(fields)
-        if stat.live and (stat.pgrp in ids or stat.session in ids):
-            found[pid] = stat
-    return found
+def processes():
+    """{pid: ProcessStat} of every process Linux lists (one read of each stat file)."""
+    return {pid: ProcessStat(fields) for pid, fields in _process_stats()}
 
 
 def process_start(pid):
