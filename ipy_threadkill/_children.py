@@ -178,6 +178,8 @@ class Children:
         processes by parent links, and every member of a group or session one of
         them leads. Slower than _walk(), but complete: a children list read while
         a child exits can leave out its siblings (proc_tid_children(5))."""
+        if not self.tree:
+            return                  # the usual kill: no child, nothing to read
         seen = _proc.processes()
         below = {}
         for pid, stat in seen.items():
