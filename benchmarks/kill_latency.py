@@ -30,6 +30,9 @@ STATES = {
     # thread leaves it to the clean-up kill.
     "subprocess.run (child included)": ("import subprocess",
                                         "subprocess.run(['sleep', '60'], stdout=subprocess.DEVNULL)"),
+    "shell running a program (tree included)": (
+        "import subprocess",
+        "subprocess.run('sleep 60; true', shell=True, stdout=subprocess.DEVNULL)"),
     "swallowing loop": ("", "while True:\n    try:\n        progress[0] += len(progress)\n"
                             "    except BaseException:\n        pass"),
 }

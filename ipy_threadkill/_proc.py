@@ -1,4 +1,5 @@
-"""What Linux says about this process's threads, read from /proc/self/task.
+"""What Linux says about this process's threads, read from /proc/self/task, and
+about the processes they started.
 
 Every reader tolerates the thread ending while it is being read: it returns
 None rather than raising. Elsewhere than Linux, /proc does not exist and every
@@ -269,19 +270,23 @@ def task_ids():
         return None
 
 
-def children(pid=None):
-    """{pid: parent pid} of every process whose parent is `pid` or its descendants."""
-    root = os.getpid() if pid is None else pid
-    parents = {}
+def _process_stats():
+    """(pid, stat fields from the state on) of every process Linux lists."""
     try:
         names = os.listdir("/proc")
     except OSError:
-        return {}
+        return
     for name in names:
         if name.isdigit():
             fields = _stat_fields(read(f"/proc/{name}/stat"))
             if fields is not None:
-                parents[int(name)] = int(fields[1])
+                yield int(name), fields
+
+
+def children(pid=None):
+    """{pid: parent pid} of every process whose parent is `pid` or its descendants."""
+    root = os.getpid() if pid is None else pid
+    parents = {pid: int(fields[1]) for pid, fields in _process_stats()}
     found, frontier = {}, [root]
     while frontier:
         parent = frontier.pop()
@@ -299,13 +304,58 @@ def thread_children(tid):
     return [int(pid) for pid in text.split()] if text else []
 
 
+def process_children(pid):
+    """Pids of process `pid`'s children, from each of its threads' lists (a child
+    is listed under the thread that forked it); empty if unknown or gone. Reads
+    only that process's files, where children() reads every process's; a list
+    read while its thread forks or reaps may miss a child (proc(5)), so callers
+    read it again at their next look."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found = []
+    for tid in tids:
+        text = read(f"/proc/{pid}/task/{tid}/children")
+        if text:
+            found += [int(child) for child in text.split()]
+    return found
+
+
+class ProcessStat:
+    """What identifies a process and places it: its `state` letter, `ppid`,
+    process group `pgrp`, `session`, and `start` (clock ticks since boot)."""
+
+    __slots__ = ("state", "ppid", "pgrp", "session", "start")
+
+    def __init__(self, fields):
+        # Fields 3 to 6 and 22 of proc(5), counted from 1; ours start at field 3.
+        self.state = fields[0].decode()
+        self.ppid, self.pgrp, self.session = (int(x) for x in fields[1:4])
+        self.start = int(fields[19])
+
+    @property
+    def live(self):
+        """Not a zombie: a zombie has ended and waits only to be reaped."""
+        return self.state not in ("Z", "X")
+
+
+def process_stat(pid):
+    """The ProcessStat of process `pid` (a zombie included); None once it is gone."""
+    fields = _stat_fields(read(f"/proc/{pid}/stat"))
+    return None if fields is None else ProcessStat(fields)
+
+
+def processes():
+    """{pid: ProcessStat} of every process Linux lists (one read of each stat file)."""
+    return {pid: ProcessStat(fields) for pid, fields in _process_stats()}
+
+
 def process_start(pid):
     """When process `pid` started (clock ticks since boot), with its pid its identity;
     None once it is gone or a zombie."""
-    fields = _stat_fields(read(f"/proc/{pid}/stat"))
-    if fields is None or fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
+    stat = process_stat(pid)
+    return stat.start if stat is not None and stat.live else None
 
 
 def command(pid):

@@ -214,7 +214,9 @@ class Ladder:
                     delay = min(delay * 2, 2e-3)
             finally:
                 self.line_raising.stop()
-        self._stop_orphans()
+        # The thread has ended: the rung that ended it stays the report's, and
+        # what is stopped now is named among the children stopped.
+        self.children.stop_orphans()
         stayed = _locks.still_held(self.held_before, victim.ident)
         if stayed:
             self.notes.append("its cleanup did not finish: " + ", ".join(stayed)
@@ -372,10 +374,6 @@ class Ladder:
         self.queued = False
         self.target.injected.add(errno)
 
-    def _stop_orphans(self):
-        if self.children.stop_orphans():
-            self.rung = Rung.CHILD
-
     def _should_give_up(self, now, deadline, blocking):
         if self.committed:
             return now >= deadline + self.COMMITTED_GRACE
@@ -440,7 +438,7 @@ class Ladder:
         cancelled = _force.cancel(self.victim, self.finished)
         if cancelled is None:                         # it ended on its own meanwhile
             return self._report(True, time.monotonic() - start)
-        self._stop_orphans()
+        self.children.stop_orphans()
         self.notes.extend(cancelled.notes)
         self.blocked_in = self.blocked_in or f"blocked in {cancelled.name}"
         return self._report(True, time.monotonic() - start, rung=Rung.FORCED,

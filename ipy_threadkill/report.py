@@ -65,7 +65,7 @@ class KillReport:
                    + self._cleanup()]
         clauses += self._outcome()
         if self.children_stopped:
-            clauses.append("stopped child " + ", ".join(self.children_stopped))
+            clauses.append(_stopped(self.children_stopped))
         clauses += self.notes
         return "; ".join(clauses)
 
@@ -85,6 +85,19 @@ class TaskReport(KillReport):
 
     def _outcome(self):
         return ("the thread lives on" if self.thread_alive else "the thread ended too",)
+
+
+SHOWN_PROCESSES = 6      # a build tool's tree can hold dozens: the line stays a line
+
+
+def _stopped(processes):
+    """The report's clause for the processes a kill stopped, the first few named."""
+    if len(processes) == 1:
+        return f"stopped child {processes[0]}"
+    named = ", ".join(processes[:SHOWN_PROCESSES])
+    more = len(processes) - SHOWN_PROCESSES
+    rest = f" and {more} more" if more > 0 else ""
+    return f"stopped {len(processes)} processes: {named}{rest}"
 
 
 def format_seconds(seconds):

@@ -153,3 +153,53 @@ def started_pool(workers):
         pool.submit(started.wait, DEADLINE)
     started.wait(DEADLINE)
     return pool, sorted(t.ident for t in pool._threads)
+
+
+# Process trees, read straight from /proc (not through the package under test).
+
+def process_stat(pid):
+    """(state letter, parent pid, start ticks) of process `pid`; None once gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0].decode(), int(fields[1]), int(fields[19])
+
+
+def command(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def descendants(pid):
+    """{pid: start ticks} of the live processes descending from `pid`."""
+    stats = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            stat = process_stat(name)
+            if stat is not None and stat[0] not in "ZX":
+                stats[int(name)] = stat
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (_, ppid, start) in stats.items():
+            if ppid == parent and child not in found:
+                found[child] = start
+                frontier.append(child)
+    return found
+
+
+def ended(pid, start):
+    """Whether process `pid`, the one that started at `start`, has ended (a
+    zombie has: only its parent's reaping is left)."""
+    stat = process_stat(pid)
+    return stat is None or stat[2] != start or stat[0] in "ZX"
+
+
+def zombie_children():
+    """Pids of this process's children that ended and were never reaped."""
+    return [pid for pid in children() if (process_stat(pid) or ("gone",))[0] == "Z"]
