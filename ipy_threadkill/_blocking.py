@@ -5,6 +5,7 @@ sits in, from /proc) and Python (its frames, from sys._current_frames()). The
 snapshot shows the result in words; the engine acts on the objects found here
 (a Condition's waiter lock, child process ids, the system call to interrupt).
 """
+import os
 import sys
 import threading
 import time
@@ -210,7 +211,7 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
         blocking = Blocking("sleep", text, name, sc, rung=Rung.SYSCALL,
                             until=until)
     elif call.category == "poll":
-        blocking = Blocking("io-wait", _poll_text(name, frames), name, sc,
+        blocking = Blocking("io-wait", _poll_text(name, frames, all_frames), name, sc,
                             rung=Rung.SYSCALL)
     elif call.category in _FD_VERBS:
         text = f"{_FD_VERBS[call.category]} {_fds.describe_fd(sc.args[0], frames, cache)}"
@@ -237,14 +238,80 @@ def _signal_blocked(native_id, signum, cache):
     return memo[key]
 
 
-def _poll_text(name, frames):
-    if any(f.f_code.co_name == "_run_once" and "asyncio" in f.f_code.co_filename
-           for f in frames):
-        return "idle asyncio event loop"
+def _poll_text(name, frames, all_frames):
+    loop_frame = next((f for f in frames if f.f_code.co_name == "_run_once"
+                       and "asyncio" in f.f_code.co_filename), None)
+    if loop_frame is not None:
+        try:
+            return _event_loop_text(_frames.locals_of(loop_frame).get("self"), all_frames)
+        except Exception:               # a loop or tasks changing under us
+            return "asyncio event loop"
     popens = _children.popens_in(frames)
     if popens:
         return f"waiting for output of child process {_children.describe(popens[0].pid)}"
     return f"waiting for I/O ({name})"
+
+
+def _event_loop_text(loop, all_frames):
+    """What an asyncio event loop blocked in its selector waits for: its own
+    shutdown waiting for an executor job, tasks waiting while its executor runs
+    jobs, or nothing at all ("idle"). Read from frames and the loop's tasks."""
+    for frame in all_frames.values():
+        stack = list(_frames.frames_of(frame))
+        if any(f.f_code.co_name == "_do_shutdown" and "asyncio" in f.f_code.co_filename
+               and _frames.locals_of(f).get("self") is loop for f in stack):
+            # That thread joins the executor's threads one by one.
+            joining = next((_frames.locals_of(f).get("self") for f in stack
+                            if f.f_code is threading.Thread.join.__code__), None)
+            job = _job_of(joining, all_frames)
+            if job is None:
+                return "asyncio event loop shutting down: waiting for its executor"
+            return (f"asyncio event loop shutting down: waiting for executor job {job} "
+                    f"in thread '{joining.name}' (it ends when the job returns; killing "
+                    "that thread ends it now)")
+    asyncio = sys.modules.get("asyncio")           # imported: a loop runs
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()] if loop is not None else []
+    if not tasks:
+        return "idle asyncio event loop"
+    stack = tasks[0].get_stack()
+    where = (f" ({stack[-1].f_code.co_name}() at "
+             f"{os.path.basename(stack[-1].f_code.co_filename)}:{stack[-1].f_lineno})"
+             if stack else "")
+    waiting = f"{len(tasks)} task{'s' if len(tasks) > 1 else ''} waiting{where}"
+    jobs = [(t, job) for t in _compat.default_executor_threads(loop)
+            if (job := _job_of(t, all_frames)) is not None]
+    if not jobs:
+        return f"asyncio event loop, {waiting}"
+    thread, job = jobs[0]
+    return (f"asyncio event loop, {waiting} while executor job {job} runs in thread "
+            f"'{thread.name}'")
+
+
+def _job_of(thread, all_frames):
+    """The executor job `thread` runs ('fetch()'), or None."""
+    frame = all_frames.get(getattr(thread, "ident", None))
+    return None if frame is None else _executor_job(frame)
+
+
+def _executor_job(frame):
+    """'fetch()' if the thread at `frame` runs a ThreadPoolExecutor job ("(unknown)"
+    if what it calls cannot be told), else None."""
+    run = getattr(getattr(sys.modules.get("concurrent.futures.thread"), "_WorkItem", None),
+                  "run", None)
+    code = getattr(run, "__code__", None)
+    for f in _frames.frames_of(frame):
+        if f.f_code is code:
+            item = _frames.locals_of(f).get("self")
+            fn = getattr(item, "fn", None)                # 3.14+: task = (fn, args, kwargs)
+            task = getattr(item, "task", None)
+            if fn is None and isinstance(task, tuple) and task:
+                fn = task[0]
+            if fn is None:
+                return "(unknown)"
+            fn = getattr(fn, "func", fn)                  # functools.partial
+            name = getattr(fn, "__qualname__", None) or type(fn).__name__
+            return f"{name}()"
+    return None
 
 
 def _child_wait(name, sc, frames):

@@ -11,7 +11,8 @@ kill report carries them, so a user learns why a view or a kill did less.
                 sys.stdout._thread_to_parent_header (6.x, gone in 7.0)
     IPython     shell.compile._filename_map (8.x, 9.x)
     CPython     threading._active / _active_limbo_lock (all), _ThreadHandle._set_done
-                (3.13+), the owner in repr(RLock) (3.9+)
+                (3.13+), the owner in repr(RLock) (3.9+), an asyncio loop's
+                _default_executor._threads (3.9+)
 """
 import re
 import sys
@@ -149,3 +150,23 @@ def _check_rlock_repr():
 
 
 _check_rlock_repr()
+
+
+# -- CPython's asyncio and concurrent.futures -----------------------------------------
+
+def default_executor_threads(loop):
+    """The threads of an asyncio loop's default executor (a ThreadPoolExecutor
+    in loop._default_executor, its threads in _threads: 3.9+), or () when that
+    cannot be told; a loop that never used run_in_executor has none."""
+    executor = getattr(loop, "_default_executor", _MISSING)
+    if executor is None:
+        return ()
+    threads = getattr(executor, "_threads", _MISSING)
+    if executor is _MISSING or not isinstance(threads, (set, frozenset, list)):
+        _fell_back("asyncio's loop._default_executor._threads",
+                   "an event loop's description cannot name the executor job it waits for")
+        return ()
+    return tuple(t for t in list(threads) if isinstance(t, threading.Thread))
+
+
+_MISSING = object()

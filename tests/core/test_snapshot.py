@@ -505,3 +505,51 @@ def test_a_thread_past_its_python_part_is_not_a_foreign_thread():
     assert "finishing" in out["seen"] and out["lingering"], out
     assert out["just_after"] == ["threading"], out      # the main thread alone
     assert out["later"] == ["foreign"], out
+
+
+def test_an_event_loop_says_what_it_waits_for():
+    """An asyncio loop in its selector is described by what it waits for: its
+    shutdown waiting for an executor job (asyncio.run's end), a task awaiting
+    while its executor runs a job, or nothing."""
+    out = run_json("""
+import asyncio, json, threading, time
+import ipy_threadkill
+from tests.victims import wait_until
+
+release = threading.Event()
+def crunch():
+    release.wait(60)
+
+def shutdown_waits():
+    async def main():
+        asyncio.get_running_loop().run_in_executor(None, crunch)   # never awaited
+    asyncio.run(main())
+
+def task_awaits():
+    async def main():
+        await asyncio.get_running_loop().run_in_executor(None, crunch)
+    asyncio.run(main())
+
+def idle():
+    asyncio.new_event_loop().run_forever()
+
+for target in (shutdown_waits, task_awaits, idle):
+    threading.Thread(target=target, name=target.__name__, daemon=True).start()
+
+def states():
+    return {i.name: i.state for i in ipy_threadkill.threads()
+            if i.name in ("shutdown_waits", "task_awaits", "idle")}
+wait_until(lambda: "shutting down" in states().get("shutdown_waits", "")
+           and "executor job" in states().get("task_awaits", "")
+           and states().get("idle") == "idle asyncio event loop", what="the loops' states")
+print(json.dumps(states()))
+release.set()
+""", timeout=60)
+    assert re.fullmatch(r"asyncio event loop shutting down: waiting for executor job "
+                        r"crunch\(\) in thread 'asyncio_\d+' \(it ends when the job "
+                        r"returns; killing that thread ends it now\)",
+                        out["shutdown_waits"]), out
+    assert re.fullmatch(r"asyncio event loop, 1 task waiting \(main\(\) at <string>:\d+\) "
+                        r"while executor job crunch\(\) runs in thread 'asyncio_\d+'",
+                        out["task_awaits"]), out
+    assert out["idle"] == "idle asyncio event loop", out
