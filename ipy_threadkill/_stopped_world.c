@@ -123,6 +123,25 @@ with_world_stopped(stopped_request *req)
     Py_XDECREF(req->replaced);
 }
 
+/* Parse (ident, exc_type, frame) per `format`, then check and queue with the
+ * world stopped; `innermost` asks for the frame to be the one the thread runs. */
+static PyObject *
+raise_with_world_stopped(PyObject *args, const char *format, int innermost)
+{
+    stopped_request req = {0};
+
+    if (!PyArg_ParseTuple(args, format, &req.ident, &req.exc_type,
+                          &PyFrame_Type, &req.boundary))
+        return NULL;
+    if (!PyExceptionClass_Check(req.exc_type)) {
+        PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class");
+        return NULL;
+    }
+    req.innermost = innermost;
+    with_world_stopped(&req);
+    return PyBool_FromLong(req.done);
+}
+
 /* raise_in_thread_within(ident, exc_type, frame) -> bool: as on the GIL build
  * (_async_exception.c), checked and queued with the world stopped; and not
  * while an exception is pending or one of exc_type is being handled, which the
@@ -130,17 +149,7 @@ with_world_stopped(stopped_request *req)
 PyObject *
 native_raise_in_thread_within(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    stopped_request req = {0};
-
-    if (!PyArg_ParseTuple(args, "kOO!:raise_in_thread_within", &req.ident, &req.exc_type,
-                          &PyFrame_Type, &req.boundary))
-        return NULL;
-    if (!PyExceptionClass_Check(req.exc_type)) {
-        PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class");
-        return NULL;
-    }
-    with_world_stopped(&req);
-    return PyBool_FromLong(req.done);
+    return raise_with_world_stopped(args, "kOO!:raise_in_thread_within", 0);
 }
 
 /* raise_in_frame(ident, exc_type, frame) -> bool
@@ -152,18 +161,7 @@ native_raise_in_thread_within(PyObject *Py_UNUSED(module), PyObject *args)
 PyObject *
 native_raise_in_frame(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    stopped_request req = {0};
-
-    if (!PyArg_ParseTuple(args, "kOO!:raise_in_frame", &req.ident, &req.exc_type,
-                          &PyFrame_Type, &req.boundary))
-        return NULL;
-    if (!PyExceptionClass_Check(req.exc_type)) {
-        PyErr_SetString(PyExc_TypeError, "exc_type must be an exception class");
-        return NULL;
-    }
-    req.innermost = 1;
-    with_world_stopped(&req);
-    return PyBool_FromLong(req.done);
+    return raise_with_world_stopped(args, "kOO!:raise_in_frame", 1);
 }
 
 /* exception_state(ident) -> (pending, handling): as on the GIL build, read
