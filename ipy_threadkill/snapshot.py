@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import _blocking, _frames, _hooks, _kernel, _origin, _proc, engine
+from . import _blocking, _call_sites, _frames, _hooks, _kernel, _origin, _proc, engine
 from ._identity import ThreadIdentity, native_id_of, resolve
 from ._text import one_line
 from .errors import NoSuchThread
@@ -75,7 +75,7 @@ class Snapshotter:
         self._identities = {}      # (ident, native id) -> ThreadIdentity (read once)
         self._masks = {}           # (native id, signal) -> blocked? (read once)
         self._python_tids = {}     # native id -> when last seen running Python
-        self._sites = engine.CallSites()   # who made each blocked call (read once)
+        self._sites = _call_sites.CallSites()   # who made each blocked call (read once)
 
     def take(self, *, include_kernel=False):
         """A list of ThreadInfo, main thread first. The kernel's own threads are
@@ -194,7 +194,7 @@ class _Scan:
     def _python_info(self, ident, thread, identity, frame, frames, boot):
         native = identity.native_id
         blocking, where, cpu, percent, static = self._look(
-            identity, frame, lambda: engine.judge(_blocking.analyze(
+            identity, frame, lambda: _call_sites.judge(_blocking.analyze(
                 ident, native, frame, frames, self.signum, cache=self.cache),
                 self.owner._sites))
         if static is None:
