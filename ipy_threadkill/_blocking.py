@@ -164,10 +164,13 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
     if frame is None and ident is not None:
         frame = all_frames.get(ident)
     if syscall is _UNREAD and native_id and ident is not None \
-            and not _proc.gil_keeps_threads_still():
+            and ident != threading.get_ident() and not _proc.gil_keeps_threads_still():
         # The thread runs while we look: its frames and its system call must be
         # seen at one moment, or a wait would be named by frames it has left.
-        frame, syscall = _proc.steady(native_id, lambda: sys._current_frames().get(ident))
+        # (Never the caller itself: its frame here is this one, and would keep
+        # the whole scan, and every frame it saw, alive in a cycle.)
+        frame, syscall = _proc.steady(native_id,
+                                      lambda: _frames.other_threads().get(ident))
     frames = list(_frames.frames_of(frame))
 
     # Frames alone can tell a Condition wait: no need to ask the OS.
