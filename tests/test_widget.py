@@ -256,6 +256,39 @@ def test_failed_kill_offers_force_behind_a_confirmation():
         assert "cleanup did NOT run" in out["forced"] and out["alive"] is False
 
 
+def test_a_pending_kill_shows_on_its_row():
+    """Kill clicked on a thread inside a long C call: the row says the kill is
+    pending (and how to withdraw it); the thread ends as its call returns."""
+    out = _run("""
+    import hashlib
+    from ipy_threadkill import _blocking
+    began = time.monotonic()
+    hashlib.pbkdf2_hmac("sha256", b"k", b"s", 100000)
+    rounds = int(100000 * 3.0 / max(time.monotonic() - began, 1e-4))   # ~3 s a call
+    def hasher():
+        while True:
+            hashlib.pbkdf2_hmac("sha256", b"k", b"s", rounds)
+    t = threading.Thread(target=hasher, name="hasher", daemon=True); t.start()
+    wait_until(lambda: _blocking.analyze(t.ident, t.native_id).kind == "c-code", 10)
+    table = W.ThreadTable(refresh_interval=None)
+    row = row_named(table, "hasher")
+    row.kill_button.click()
+    wait_until(lambda: not row.killing, 30, what="the kill to answer")
+    status = table.status
+    table.refresh()
+    state = row_named(table, "hasher").info.state
+    text = table.text()
+    t.join(60)
+    print(json.dumps(dict(status=status, state=state, text=text, alive=t.is_alive())))
+    table.close()
+    """, timeout=120)
+    assert "is inside a C call that releases the GIL" in out["status"], out
+    assert "%killthread --cancel" in out["status"], out
+    assert out["state"].startswith("kill pending"), out
+    assert "kill pending" in out["text"], out
+    assert out["alive"] is False, out
+
+
 # -- through a real kernel ------------------------------------------------------------
 
 def test_demo_notebook_runs_headless():
