@@ -63,10 +63,19 @@ _WITH_OPS = {dis.opmap[name] for name in ("SETUP_WITH", "BEFORE_WITH", "LOAD_SPE
              if name in dis.opmap}
 
 
+_releasing = {}          # code -> _releases(code), a bounded cache
+
+
 def _releases(code):
     """Whether `code` releases what it locks: it calls `.release` or has a `with`."""
-    return "release" in code.co_names or any(
-        ins.opcode in _WITH_OPS for ins in dis.get_instructions(code))
+    known = _releasing.get(code)
+    if known is None:
+        known = "release" in code.co_names or any(
+            ins.opcode in _WITH_OPS for ins in dis.get_instructions(code))
+        if len(_releasing) > 512:
+            _releasing.clear()
+        _releasing[code] = known
+    return known
 
 
 def held(ident, stack):
