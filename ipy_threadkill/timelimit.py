@@ -1,0 +1,339 @@
+"""time_limit(seconds): stop a block of code, in any thread, when its time is up.
+
+    with time_limit(5):             # raises TimeLimitExceeded after 5 s
+        crunch()
+
+    @time_limit(5)                  # each call gets its own 5 s
+    def crunch(): ...
+
+An unexpired limit costs an entry in a heap of deadlines and nothing else. One
+timer thread, the package's own, started on first use, sleeps on a Condition
+until the earliest deadline. When one is reached it hands the stop to a
+short-lived thread of its own, so a slow stop never delays another expiry, and
+that thread runs the kill ladder on the block's thread as stop_task() does: a
+private TaskStopped subclass raised only while the frame running the `with` is
+on the thread's stack, and escalated (woken, interrupted, children stopped)
+until the block has left, which the limit's __exit__ says. The block unwinds
+through its own `finally` blocks; __exit__ turns the exception into
+TimeLimitExceeded with what the block was doing.
+
+The exception raised into the block is a BaseException, as TaskStopped is, so
+`except Exception` in the block does not stop it; one that swallows it gets it
+again (the ladder re-arms it). Each expiry raises its own subclass, made then,
+so that of nested limits only the one whose time is up takes it: an inner
+`with` lets an outer's stop through to the outer's `with`.
+
+What no rung can end (a Lock.acquire on 3.13 and older, a long C call that
+releases the GIL) gets a TimeLimitWarning when its time is up, and the
+exception stays queued, so the block is stopped as soon as that call returns;
+a block that ends first has it withdrawn. Nothing stays queued past __exit__.
+
+One hazard is left, in the nature of exceptions raised from another thread: on
+3.10 and later, a stop that a block swallows in its last statement comes back
+at the first instruction of __exit__, which no `try` covers, and so escapes the
+`with` as the private exception. The decorator's wrapper catches that case;
+a `with` cannot.
+"""
+import functools
+import heapq
+import itertools
+import sys
+import threading
+import time
+import warnings
+
+from . import _arguments, _blocking, _kernel, _native, _raising
+from ._identity import resolve
+from .engine import Ladder, judge
+from .errors import KillTimeout, NoSuchThread, TaskStopped, TimeLimitExceeded
+
+__all__ = ["time_limit", "TimeLimitExceeded", "TimeLimitWarning"]
+
+# How long one stop may take, as kill()'s default timeout.
+STOP_TIMEOUT = 2.0
+
+
+class TimeLimitWarning(RuntimeWarning):
+    """A block's time is up but it is in a call nothing can end now; it is
+    stopped (TimeLimitExceeded) as soon as that call returns."""
+
+
+class _TimeUp(TaskStopped):
+    """Raised into a block whose time limit is up; its `with` turns it into
+    TimeLimitExceeded. Each expiry raises its own subclass (see _stop)."""
+
+
+class time_limit:
+    """Stop the block (or each call of the decorated function) after `seconds`.
+
+    When the time is up the block is stopped where it is, through the kill
+    ladder: Python code, sleeps, socket and pipe reads, select/poll, Event and
+    Queue waits, loops that swallow exceptions, and subprocess waits (the child
+    is stopped too). Its `finally` blocks run, then the `with` raises
+    TimeLimitExceeded (a TimeoutError) naming what the block was doing. Works in
+    any thread. A block in a call nothing can end gets a TimeLimitWarning and is
+    stopped when the call returns. Raises InvalidArgument (a ValueError) for a
+    `seconds` that is not a positive number. One time_limit is one `with` at a
+    time (reusable after it); a decorated function makes one per call.
+    """
+
+    __slots__ = ("seconds", "_active", "_ident", "_frame", "_deadline", "_done",
+                 "_expired", "_exc_type", "_settled", "_lingering", "_blocked_in",
+                 "_reason", "_report", "__weakref__")
+
+    def __init__(self, seconds):
+        self.seconds = _arguments.seconds(seconds, "time limit")
+        self._active = False
+
+    def __repr__(self):
+        return f"time_limit({self.seconds:g})"
+
+    def __enter__(self):
+        if self._active:
+            raise RuntimeError(f"{self!r} is already in use by a with statement; "
+                               "make one time_limit per with")
+        self._active = True
+        self._done = self._expired = False
+        self._exc_type = self._settled = self._lingering = None
+        self._blocked_in = self._reason = self._report = None
+        self._ident = threading.get_ident()
+        self._frame = sys._getframe(1)           # the boundary: the frame of the `with`
+        self._deadline = time.monotonic() + self.seconds
+        _timer.add(self)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self._done = True           # first: no stop starts now, a running one ends
+        self._settle()
+        self._active = False
+        self._frame = None
+        if isinstance(exc, _TimeUp) and type(exc) is self._exc_type:
+            raise self._exceeded() from None
+        return None                 # another limit's stop goes on to its own `with`
+
+    def __call__(self, func):
+        """The decorator: each call of `func` runs under a time_limit of its own."""
+        seconds = self.seconds
+
+        @functools.wraps(func)
+        def limited(*args, **kwargs):
+            limit = time_limit(seconds)
+            try:
+                with limit:
+                    return func(*args, **kwargs)
+            except _TimeUp as exc:
+                if limit._done:
+                    raise               # an outer limit's stop, passed on by __exit__
+                # Our stop, swallowed by the call's last statement, came back at
+                # __exit__'s first instruction (see the module's docstring).
+                limit.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        return limited
+
+    def _settle(self):
+        """End this limit's part in the timer and its stopper, and leave nothing
+        queued. The stopper may raise once more before it sees _done (it looks
+        between raises), and an exception queued before _done lands where this
+        block's thread next checks: here. Such a stop is caught and the work
+        resumed: after two, nothing more can come."""
+        try:
+            try:
+                self._wind_down()
+            except _TimeUp:
+                self._wind_down()
+        except _TimeUp:
+            self._wind_down()
+
+    def _wind_down(self):
+        """Idempotent; each step safe to be cut short by a stop landing in it."""
+        if not _timer.remove(self):
+            return                      # it never expired: nothing was raised
+        with self._settled:             # held by the stopper until it has finished
+            pass
+        target, self._lingering = self._lingering, None
+        if target is not None:
+            target.__exit__(None, None, None)
+        _raising.withdraw(self._ident)
+
+    def _exceeded(self):
+        doing = self._blocked_in or "running Python"
+        if self._reason:
+            message = (f"time limit of {self.seconds:g} s exceeded: the block was "
+                       f"{doing}, which could not be stopped then ({self._reason}); "
+                       "it was stopped when that call returned")
+        else:
+            message = (f"time limit of {self.seconds:g} s exceeded: the block was "
+                       f"stopped while {doing}")
+        return TimeLimitExceeded(message, self.seconds, doing, self._report)
+
+
+class _Timer:
+    """The one thread that watches every deadline: a heap of (deadline, order,
+    limit), and a Condition wait until the earliest.
+
+    Limits are added and removed by the threads running them, possibly while a
+    stop lands there: the lock is a C lock (its `with` cannot be cut between
+    acquire and protection) and every change of the heap is one C call."""
+
+    # A limit that ends while not the earliest stays in the heap, marked done,
+    # until it comes to the top; past this many the heap is rebuilt without them.
+    REBUILD_AFTER = 64
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.heap = []
+        self.order = itertools.count()
+        self.thread = None
+        self.wakes_at = None            # the deadline the thread sleeps until
+        self.buried = 0                 # done limits left in the heap
+        self.stopping = False
+
+    def add(self, limit):
+        with self.lock:
+            heapq.heappush(self.heap, (limit._deadline, next(self.order), limit))
+            if self.thread is None:
+                self._start()
+            elif self.wakes_at is None or limit._deadline < self.wakes_at:
+                self.wakes_at = limit._deadline
+                self.wake.notify()
+
+    def remove(self, limit):
+        """Take `limit` (already marked done) out; return whether it had expired."""
+        with self.lock:
+            if limit._expired:
+                return True
+            heap = self.heap
+            if heap and heap[0][2] is limit:
+                heapq.heappop(heap)
+                while heap and heap[0][2]._done:
+                    heapq.heappop(heap)
+                    self.buried = max(self.buried - 1, 0)
+            else:
+                self.buried += 1
+                if self.buried > self.REBUILD_AFTER and self.buried * 2 > len(heap):
+                    kept = [item for item in heap if not item[2]._done]
+                    heapq.heapify(kept)
+                    self.heap, self.buried = kept, 0
+            return False
+
+    def live(self):
+        """How many limits the timer watches (for tests and uninstall)."""
+        with self.lock:
+            return sum(not item[2]._done for item in self.heap)
+
+    def _start(self):
+        self.stopping = False
+        self.wakes_at = None
+        self.thread = _kernel.mark_own(threading.Thread(
+            target=self._run, name="ipy_threadkill time limits", daemon=True))
+        self.thread.start()
+
+    def _run(self):
+        with self.lock:
+            while not self.stopping:
+                heap = self.heap
+                now = time.monotonic()
+                due = []
+                while heap and (heap[0][2]._done or heap[0][0] <= now):
+                    limit = heapq.heappop(heap)[2]
+                    if limit._done:
+                        self.buried = max(self.buried - 1, 0)
+                        continue
+                    limit._expired = True
+                    limit._exc_type = type("TimeUp", (_TimeUp,), {"__module__": __name__})
+                    limit._settled = threading.Lock()
+                    limit._settled.acquire()
+                    due.append(limit)
+                if due:
+                    self.lock.release()
+                    try:
+                        for limit in due:
+                            _hand_over(limit)
+                    finally:
+                        self.lock.acquire()
+                    continue
+                self.wakes_at = heap[0][0] if heap else None
+                self.wake.wait(heap[0][0] - now if heap else None)
+
+    def stop_if_idle(self):
+        """End the timer thread if no limit is running; return whether it ended."""
+        with self.lock:
+            thread = self.thread
+            if thread is None:
+                return True
+            if any(not item[2]._done for item in self.heap):
+                return False
+            self.heap, self.buried = [], 0
+            self.stopping = True
+            self.thread = None
+            self.wake.notify()
+        thread.join()
+        return True
+
+
+_timer = _Timer()
+
+
+def _hand_over(limit):
+    """Stop `limit`'s block from a thread of its own, so the timer goes on."""
+    stopper = _kernel.mark_own(threading.Thread(
+        target=_stop, args=(limit,), name="ipy_threadkill time limit stop", daemon=True))
+    try:
+        stopper.start()
+    except RuntimeError:                # no thread can be started: stop it from here
+        _stop(limit)
+
+
+def _stop(limit):
+    try:
+        _stop_block(limit)
+    finally:
+        limit._settled.release()
+
+
+def _stop_block(limit):
+    if limit._done:
+        return
+    try:
+        victim = resolve(limit._ident)
+    except NoSuchThread:                # it has ended meanwhile: nothing to stop
+        return
+    ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
+                    boundary=limit._frame)
+    try:
+        report = ladder.run(STOP_TIMEOUT)
+    except KillTimeout as exc:
+        _stop_later(limit, victim, exc.report)
+        return
+    limit._report = report
+    limit._blocked_in = report.blocked_in
+
+
+def _stop_later(limit, victim, report):
+    """The block is in something no rung can end: say so, and leave the stop
+    queued, to fire as that call returns (withdrawn if the block ends first)."""
+    blocking = judge(_blocking.analyze(victim.ident, victim.native_id))
+    limit._blocked_in = report.blocked_in if report is not None else blocking.description
+    limit._reason = blocking.reason or f"still {limit._blocked_in} after {STOP_TIMEOUT:g} s"
+    if limit._done:
+        return
+    # While it is queued, a handler that swallows it gets it again.
+    target = _raising.Target(victim.ident, limit._exc_type, limit._frame)
+    target.__enter__()
+    limit._lingering = target
+    raise_within = getattr(_native, "raise_in_thread_within", None)
+    if raise_within is not None:
+        raise_within(victim.ident, limit._exc_type, limit._frame)
+    else:
+        _native.raise_in_thread(victim.ident, limit._exc_type, victim.native_id or 0)
+    warnings.warn(TimeLimitWarning(
+        f"time limit of {limit.seconds:g} s is up, but {victim.describe()} is "
+        f"{limit._blocked_in}, which cannot be stopped now ({limit._reason}); "
+        "TimeLimitExceeded will be raised as soon as that call returns"))
+
+
+def stop_timer():
+    """End the timer thread if it is idle (uninstall() calls it); a later
+    time_limit starts it again. Returns whether no timer thread is left."""
+    return _timer.stop_if_idle()
