@@ -28,14 +28,16 @@ releases the GIL) gets a TimeLimitWarning when its time is up, and the
 exception stays queued, so the block is stopped as soon as that call returns;
 a block that ends first has it withdrawn. Nothing stays queued past __exit__.
 
-One hazard is left, in the nature of exceptions raised from another thread: on
-3.10 and later, a stop that a block swallows in its last statement comes back
-at the first instruction of __exit__, which no `try` covers, and so escapes the
-`with` as the private exception. The decorator's wrapper catches that case;
-a `with` cannot.
+An exception raised from another thread fires at the thread's next check
+point; as a block ends, that can be the first instruction of __exit__, which no
+`try` covers: __exit__ is therefore called through C (_native.call_shielded),
+which hands such a stop back to it.
 """
+import contextlib
+import dis
 import functools
 import heapq
+import inspect
 import itertools
 import sys
 import threading
@@ -51,6 +53,14 @@ __all__ = ["time_limit", "TimeLimitExceeded", "TimeLimitWarning"]
 
 # How long one stop may take, as kill()'s default timeout.
 STOP_TIMEOUT = 2.0
+
+
+# Entered through ExitStack.enter_context, or from a @contextmanager generator
+# (suspended at its `yield` while the block runs), a limit's block runs in the
+# first frame out of contextlib and generators. A generator running a block of
+# its own is inside that frame too.
+_CONTEXTLIB = contextlib.__file__
+_GENERATOR = inspect.CO_GENERATOR
 
 
 class TimeLimitWarning(RuntimeWarning):
@@ -78,7 +88,7 @@ class time_limit:
     """
 
     __slots__ = ("seconds", "_active", "_ident", "_frame", "_deadline", "_done",
-                 "_expired", "_exc_type", "_settled", "_lingering", "_blocked_in",
+                 "_expired", "_exc_type", "_entered_at", "_settled", "_lingering", "_blocked_in",
                  "_reason", "_report", "__weakref__")
 
     def __init__(self, seconds):
@@ -97,19 +107,40 @@ class time_limit:
         self._exc_type = self._settled = self._lingering = None
         self._blocked_in = self._reason = self._report = None
         self._ident = threading.get_ident()
-        self._frame = sys._getframe(1)           # the boundary: the frame of the `with`
+        frame = sys._getframe(1)                # the boundary: the frame of the `with`
+        while frame.f_code.co_flags & _GENERATOR or frame.f_code.co_filename == _CONTEXTLIB:
+            frame = frame.f_back                # see _CONTEXTLIB
+        self._frame, self._entered_at = frame, frame.f_lasti
         self._deadline = time.monotonic() + self.seconds
         _timer.add(self)
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    class _ShieldedExit:
+        """__exit__, called through C (_native.call_shielded): a stop that lands
+        at its first instruction, where no `try` of ours could catch it, comes
+        back to _exit as `landed` instead of escaping the `with`."""
+
+        def __get__(self, limit, owner=None):
+            if limit is None:
+                return _exit_unbound
+            return functools.partial(_native.call_shielded, limit._exit, _TimeUp)
+
+    __exit__ = _ShieldedExit()
+
+    def _exit(self, exc_type, exc, tb, landed=()):
         self._done = True           # first: no stop starts now, a running one ends
-        self._settle()
+        landed_here = self._settle()
         self._active = False
         self._frame = None
-        if isinstance(exc, _TimeUp) and type(exc) is self._exc_type:
-            raise self._exceeded() from None
-        return None                 # another limit's stop goes on to its own `with`
+        if isinstance(exc, _TimeUp) and type(exc) is not self._exc_type:
+            return None             # an outer limit's stop: on to its own `with`
+        ours = self._exc_type
+        if type(exc) is ours or (ours is not None and (
+                landed_here or any(type(x) is ours for x in landed))):
+            # Stopped in the block, or as it ended (its code then saw the stop
+            # too, or a rung's made-up result, so its own ending is no result).
+            raise self._exceeded() from (None if exc is None or type(exc) is ours else exc)
+        return None
 
     def __call__(self, func):
         """The decorator: each call of `func` runs under a time_limit of its own."""
@@ -117,17 +148,8 @@ class time_limit:
 
         @functools.wraps(func)
         def limited(*args, **kwargs):
-            limit = time_limit(seconds)
-            try:
-                with limit:
-                    return func(*args, **kwargs)
-            except _TimeUp as exc:
-                if limit._done:
-                    raise               # an outer limit's stop, passed on by __exit__
-                # Our stop, swallowed by the call's last statement, came back at
-                # __exit__'s first instruction (see the module's docstring).
-                limit.__exit__(type(exc), exc, exc.__traceback__)
-                raise
+            with time_limit(seconds):
+                return func(*args, **kwargs)
         return limited
 
     def _settle(self):
@@ -135,14 +157,19 @@ class time_limit:
         queued. The stopper may raise once more before it sees _done (it looks
         between raises), and an exception queued before _done lands where this
         block's thread next checks: here. Such a stop is caught and the work
-        resumed: after two, nothing more can come."""
+        resumed: after two, nothing more can come. Returns whether one of ours
+        landed."""
+        landed = False
         try:
             try:
                 self._wind_down()
-            except _TimeUp:
+            except _TimeUp as exc:
+                landed = type(exc) is self._exc_type
                 self._wind_down()
-        except _TimeUp:
+        except _TimeUp as exc:
+            landed = landed or type(exc) is self._exc_type
             self._wind_down()
+        return landed
 
     def _wind_down(self):
         """Idempotent; each step safe to be cut short by a stop landing in it."""
@@ -158,13 +185,35 @@ class time_limit:
     def _exceeded(self):
         doing = self._blocked_in or "running Python"
         if self._reason:
-            message = (f"time limit of {self.seconds:g} s exceeded: the block was "
-                       f"{doing}, which could not be stopped then ({self._reason}); "
-                       "it was stopped when that call returned")
+            message = (f"time limit of {self.seconds:g} s exceeded: the block could not "
+                       f"be stopped at once ({self._reason}); it was stopped as that "
+                       "call returned")
         else:
             message = (f"time limit of {self.seconds:g} s exceeded: the block was "
                        f"stopped while {doing}")
         return TimeLimitExceeded(message, self.seconds, doing, self._report)
+
+
+def _exit_unbound(limit, exc_type, exc, tb):
+    """time_limit.__exit__ looked up on the class (contextlib.ExitStack does)."""
+    return _native.call_shielded(limit._exit, _TimeUp, exc_type, exc, tb)
+
+
+class _BlockTarget(_raising.Target):
+    """The ladder's Target for a block: never raised at the line of its `with`
+    in the frame running it. That line's instructions after the block (the
+    call of __exit__) are covered by no `try`: an exception raised at them
+    (a line-level raise, a re-armed one) would leave the `with` without
+    calling __exit__ at all."""
+
+    def __init__(self, ident, exc_type, boundary, with_line):
+        super().__init__(ident, exc_type, boundary)
+        self.with_line = with_line
+
+    def raise_here(self, frame):
+        if frame is self.boundary and frame.f_lineno == self.with_line:
+            return False
+        return super().raise_here(frame)
 
 
 class _Timer:
@@ -301,6 +350,8 @@ def _stop_block(limit):
         return
     ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
                     boundary=limit._frame)
+    ladder.target = ladder.line_raising.target = _BlockTarget(
+        victim.ident, limit._exc_type, limit._frame, _line_at(limit._frame, limit._entered_at))
     try:
         report = ladder.run(STOP_TIMEOUT)
     except KillTimeout as exc:
@@ -319,7 +370,8 @@ def _stop_later(limit, victim, report):
     if limit._done:
         return
     # While it is queued, a handler that swallows it gets it again.
-    target = _raising.Target(victim.ident, limit._exc_type, limit._frame)
+    target = _BlockTarget(victim.ident, limit._exc_type, limit._frame,
+                          _line_at(limit._frame, limit._entered_at))
     target.__enter__()
     limit._lingering = target
     raise_within = getattr(_native, "raise_in_thread_within", None)
@@ -328,9 +380,20 @@ def _stop_later(limit, victim, report):
     else:
         _native.raise_in_thread(victim.ident, limit._exc_type, victim.native_id or 0)
     warnings.warn(TimeLimitWarning(
-        f"time limit of {limit.seconds:g} s is up, but {victim.describe()} is "
-        f"{limit._blocked_in}, which cannot be stopped now ({limit._reason}); "
-        "TimeLimitExceeded will be raised as soon as that call returns"))
+        f"time limit of {limit.seconds:g} s is up, but the block in {victim.describe()} "
+        f"cannot be stopped now: {limit._reason}; TimeLimitExceeded follows as soon "
+        "as that call returns"))
+
+
+def _line_at(frame, offset):
+    """The line of instruction `offset` in `frame`'s code."""
+    line = None
+    for start, number in dis.findlinestarts(frame.f_code):
+        if start > offset:
+            break
+        if number is not None:
+            line = number
+    return line
 
 
 def stop_timer():
