@@ -24,9 +24,11 @@ so that of nested limits only the one whose time is up takes it: an inner
 `with` lets an outer's stop through to the outer's `with`.
 
 What no rung can end (a Lock.acquire on 3.13 and older, a long C call that
-releases the GIL) gets a TimeLimitWarning when its time is up, and the
-exception stays queued, so the block is stopped as soon as that call returns;
-a block that ends first has it withdrawn. Nothing stays queued past __exit__.
+releases the GIL) gets a TimeLimitWarning when its time is up; the exception
+stays queued, so that it fires as that call returns, and the block is looked at
+every WATCH_INTERVAL until the ladder can reach it (a `with lock:` that got its
+lock goes straight into its body: no check point between). A block that ends
+first has it withdrawn. Nothing stays queued past __exit__.
 
 An exception raised from another thread fires at the thread's next check
 point; as a block ends, that can be the first instruction of __exit__, which no
@@ -53,6 +55,9 @@ __all__ = ["time_limit", "TimeLimitExceeded", "TimeLimitWarning"]
 
 # How long one stop may take, as kill()'s default timeout.
 STOP_TIMEOUT = 2.0
+# How often a block that could not be stopped is looked at again, only while
+# its stop waits: a look reads /proc, about 0.1 ms.
+WATCH_INTERVAL = 0.02
 
 
 # Entered through ExitStack.enter_context, or from a @contextmanager generator
@@ -65,7 +70,7 @@ _GENERATOR = inspect.CO_GENERATOR
 
 class TimeLimitWarning(RuntimeWarning):
     """A block's time is up but it is in a call nothing can end now; it is
-    stopped (TimeLimitExceeded) as soon as that call returns."""
+    stopped (TimeLimitExceeded) as soon as it can be."""
 
 
 class _TimeUp(TaskStopped):
@@ -82,7 +87,7 @@ class time_limit:
     is stopped too). Its `finally` blocks run, then the `with` raises
     TimeLimitExceeded (a TimeoutError) naming what the block was doing. Works in
     any thread. A block in a call nothing can end gets a TimeLimitWarning and is
-    stopped when the call returns. Raises InvalidArgument (a ValueError) for a
+    stopped as soon as the call returns. Raises InvalidArgument (a ValueError) for a
     `seconds` that is not a positive number. One time_limit is one `with` at a
     time (reusable after it); a decorated function makes one per call.
     """
@@ -186,8 +191,8 @@ class time_limit:
         doing = self._blocked_in or "running Python"
         if self._reason:
             message = (f"time limit of {self.seconds:g} s exceeded: the block could not "
-                       f"be stopped at once ({self._reason}); it was stopped as that "
-                       "call returned")
+                       f"be stopped at once ({self._reason}); it was stopped as soon "
+                       "as it could be")
         else:
             message = (f"time limit of {self.seconds:g} s exceeded: the block was "
                        f"stopped while {doing}")
@@ -348,41 +353,51 @@ def _stop_block(limit):
         victim = resolve(limit._ident)
     except NoSuchThread:                # it has ended meanwhile: nothing to stop
         return
-    ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
-                    boundary=limit._frame)
-    ladder.target = ladder.line_raising.target = _BlockTarget(
-        victim.ident, limit._exc_type, limit._frame, _line_at(limit._frame, limit._entered_at))
-    try:
-        report = ladder.run(STOP_TIMEOUT)
-    except KillTimeout as exc:
-        _stop_later(limit, victim, exc.report)
+    with_line = _line_at(limit._frame, limit._entered_at)
+    while not limit._done:
+        ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
+                        boundary=limit._frame)
+        ladder.target = ladder.line_raising.target = _BlockTarget(
+            victim.ident, limit._exc_type, limit._frame, with_line)
+        try:
+            report = ladder.run(STOP_TIMEOUT)
+        except KillTimeout as exc:
+            _stop_later(limit, victim, exc.report, with_line)
+            continue
+        limit._report = report
+        limit._blocked_in = limit._blocked_in or report.blocked_in
         return
-    limit._report = report
-    limit._blocked_in = report.blocked_in
 
 
-def _stop_later(limit, victim, report):
-    """The block is in something no rung can end: say so, and leave the stop
-    queued, to fire as that call returns (withdrawn if the block ends first)."""
+def _stop_later(limit, victim, report, with_line):
+    """The block is in something no rung can end: say so (once), leave the
+    stop queued, to fire as that call returns (withdrawn if the block ends
+    first), and watch for the block to move on into something the ladder can
+    end (a `with lock:` that got its lock, then sleeps: no check point
+    between). Returns when it has, or when the block is over."""
     blocking = judge(_blocking.analyze(victim.ident, victim.native_id))
-    limit._blocked_in = report.blocked_in if report is not None else blocking.description
-    limit._reason = blocking.reason or f"still {limit._blocked_in} after {STOP_TIMEOUT:g} s"
+    if limit._lingering is None:
+        limit._blocked_in = report.blocked_in if report is not None else blocking.description
+        limit._reason = blocking.reason or f"still {limit._blocked_in} after {STOP_TIMEOUT:g} s"
+        # While it is queued, a handler that swallows it gets it again.
+        target = _BlockTarget(victim.ident, limit._exc_type, limit._frame, with_line)
+        target.__enter__()
+        limit._lingering = target
+        warnings.warn(TimeLimitWarning(
+            f"time limit of {limit.seconds:g} s is up, but the block in "
+            f"{victim.describe()} cannot be stopped now: {limit._reason}; "
+            "TimeLimitExceeded follows as soon as it can be stopped"))
     if limit._done:
         return
-    # While it is queued, a handler that swallows it gets it again.
-    target = _BlockTarget(victim.ident, limit._exc_type, limit._frame,
-                          _line_at(limit._frame, limit._entered_at))
-    target.__enter__()
-    limit._lingering = target
     raise_within = getattr(_native, "raise_in_thread_within", None)
     if raise_within is not None:
         raise_within(victim.ident, limit._exc_type, limit._frame)
     else:
         _native.raise_in_thread(victim.ident, limit._exc_type, victim.native_id or 0)
-    warnings.warn(TimeLimitWarning(
-        f"time limit of {limit.seconds:g} s is up, but the block in {victim.describe()} "
-        f"cannot be stopped now: {limit._reason}; TimeLimitExceeded follows as soon "
-        "as that call returns"))
+    while not limit._done:
+        time.sleep(WATCH_INTERVAL)
+        if judge(_blocking.analyze(victim.ident, victim.native_id)).gentle:
+            return
 
 
 def _line_at(frame, offset):
