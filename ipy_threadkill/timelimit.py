@@ -23,12 +23,13 @@ again (the ladder re-arms it). Each expiry raises its own subclass, made then,
 so that of nested limits only the one whose time is up takes it: an inner
 `with` lets an outer's stop through to the outer's `with`.
 
-What no rung can end (a Lock.acquire on 3.13 and older, a long C call that
-releases the GIL) gets a TimeLimitWarning when its time is up; the exception
-stays queued, so that it fires as that call returns, and the block is looked at
-every WATCH_INTERVAL until the ladder can reach it (a `with lock:` that got its
-lock goes straight into its body: no check point between). A block that ends
-first has it withdrawn. Nothing stays queued past __exit__.
+What no rung can end (a Lock.acquire, a long C call that releases the GIL)
+gets a TimeLimitWarning when its time is up. The exception stays queued, to
+fire as that call returns (not in a lock wait: it would fire once the lock is
+taken, before the `try` that releases it), and the block is looked at every
+WATCH_INTERVAL until the ladder can reach it (a `with lock:` that got its lock
+goes straight into its body: no check point between). A block that ends first
+has it withdrawn. Nothing stays queued past __exit__.
 
 An exception raised from another thread fires at the thread's next check
 point; as a block ends, that can be the first instruction of __exit__, which no
@@ -46,7 +47,7 @@ import threading
 import time
 import warnings
 
-from . import _arguments, _blocking, _kernel, _native, _raising
+from . import _arguments, _blocking, _frames, _kernel, _native, _raising
 from ._identity import resolve
 from .engine import Ladder, judge
 from .errors import KillTimeout, NoSuchThread, TaskStopped, TimeLimitExceeded
@@ -372,7 +373,7 @@ def _stop_block(limit):
 def _stop_later(limit, victim, report, with_line):
     """The block is in something no rung can end: say so (once), leave the
     stop queued, to fire as that call returns (withdrawn if the block ends
-    first), and watch for the block to move on into something the ladder can
+    first; never queued in a lock wait), and watch for the block to move on into something the ladder can
     end (a `with lock:` that got its lock, then sleeps: no check point
     between). Returns when it has, or when the block is over."""
     blocking = judge(_blocking.analyze(victim.ident, victim.native_id))
@@ -389,11 +390,15 @@ def _stop_later(limit, victim, report, with_line):
             "TimeLimitExceeded follows as soon as it can be stopped"))
     if limit._done:
         return
-    raise_within = getattr(_native, "raise_in_thread_within", None)
-    if raise_within is not None:
-        raise_within(victim.ident, limit._exc_type, limit._frame)
-    else:
-        _native.raise_in_thread(victim.ident, limit._exc_type, victim.native_id or 0)
+    frame = sys._current_frames().get(victim.ident)
+    if frame is not None and not _frames.acquiring(frame):
+        # Not while it waits for a lock: the stop would fire as soon as it has
+        # the lock, before the `try` that releases it (3.14: even in `with lock:`).
+        raise_within = getattr(_native, "raise_in_thread_within", None)
+        if raise_within is not None:
+            raise_within(victim.ident, limit._exc_type, limit._frame)
+        else:
+            _native.raise_in_thread(victim.ident, limit._exc_type, victim.native_id or 0)
     while not limit._done:
         time.sleep(WATCH_INTERVAL)
         if judge(_blocking.analyze(victim.ident, victim.native_id)).gentle:
