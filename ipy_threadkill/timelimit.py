@@ -41,16 +41,18 @@ import dis
 import functools
 import heapq
 import inspect
+import math
+import os
 import itertools
 import sys
 import threading
 import time
 import warnings
 
-from . import _arguments, _blocking, _frames, _kernel, _native, _raising
-from ._identity import resolve
+from . import _arguments, _blocking, _children, _frames, _kernel, _native, _proc, _raising
+from ._identity import Victim, identity_of
 from .engine import Ladder, judge
-from .errors import KillTimeout, NoSuchThread, TaskStopped, TimeLimitExceeded
+from .errors import KillTimeout, TaskStopped, TimeLimitExceeded
 
 __all__ = ["time_limit", "TimeLimitExceeded", "TimeLimitWarning"]
 
@@ -222,6 +224,39 @@ class _BlockTarget(_raising.Target):
         return super().raise_here(frame)
 
 
+class _BlockChildren(_children.Children):
+    """The child processes a block drives: those started since it began. Its
+    thread lives on after the stop; a child it started before the block (a
+    server, a multiprocessing worker) is none of the block's, and is left
+    alone. A child the block waits on is stopped whenever it started (the
+    ladder finds it in the wait itself). Start times are in clock ticks (10 ms):
+    a child started in the tick the block began in counts as started before."""
+
+    def __init__(self, since):
+        super().__init__()
+        self.since = since              # the block's start, in clock ticks since boot
+
+    def remember(self, native_id, frame):
+        super().remember(native_id, frame)
+        self.forked = {pid: started for pid, started in self.forked.items()
+                       if started is None or started > self.since}
+        self.popens = [p for p in self.popens if p.pid is None or self._since_block(p.pid)]
+
+    def _since_block(self, pid):
+        started = _proc.process_start(pid)
+        return started is None or started > self.since
+
+
+def _block_start_ticks(limit):
+    """When `limit`'s block began, in the clock ticks since boot that /proc
+    gives a process's start in (None where there is no such clock)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return None
+    ago = time.monotonic() - (limit._deadline - limit.seconds)
+    return math.floor((time.clock_gettime(boottime) - ago) * _proc.CLOCK_TICKS)
+
+
 class _Timer:
     """The one thread that watches every deadline: a heap of (deadline, order,
     limit), and a Condition wait until the earliest.
@@ -243,6 +278,7 @@ class _Timer:
         self.wakes_at = None            # the deadline the thread sleeps until
         self.buried = 0                 # done limits left in the heap
         self.stopping = False
+        self.under_stop = set()         # expired limits whose stop has not finished
 
     def add(self, limit):
         with self.lock:
@@ -299,6 +335,7 @@ class _Timer:
                     limit._exc_type = type("TimeUp", (_TimeUp,), {"__module__": __name__})
                     limit._settled = threading.Lock()
                     limit._settled.acquire()
+                    self.under_stop.add(limit)
                     due.append(limit)
                 if due:
                     self.lock.release()
@@ -327,7 +364,29 @@ class _Timer:
         return True
 
 
+    def forget_after_fork(self):
+        """In a child forked while limits ran, the timer thread and the
+        stoppers do not exist, and the locks they held stay held for ever.
+        Start afresh, keeping the limits of the thread that forked (the child's
+        only thread): a stop it was under is over (a copy of a stop queued for
+        it fires or is withdrawn, as in the parent)."""
+        me = threading.get_ident()
+        self.lock = threading.Lock()
+        self.wake = threading.Condition(self.lock)
+        self.heap = [item for item in self.heap if item[2]._ident == me and not item[2]._done]
+        heapq.heapify(self.heap)
+        self.buried, self.thread, self.wakes_at, self.stopping = 0, None, None, False
+        for limit in self.under_stop:
+            limit._settled = threading.Lock()
+            limit._lingering = None         # _raising forgets its targets too
+        self.under_stop = set()
+        if self.heap:
+            self._start()
+
+
 _timer = _Timer()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_timer.forget_after_fork)
 
 
 def _hand_over(limit):
@@ -344,22 +403,25 @@ def _stop(limit):
     try:
         _stop_block(limit)
     finally:
+        _timer.under_stop.discard(limit)
         limit._settled.release()
 
 
 def _stop_block(limit):
     if limit._done:
         return
-    try:
-        victim = resolve(limit._ident)
-    except NoSuchThread:                # it has ended meanwhile: nothing to stop
+    victim = _victim(limit._ident)
+    if victim is None:                  # it has ended meanwhile: nothing to stop
         return
     with_line = _line_at(limit._frame, limit._entered_at)
+    since = _block_start_ticks(limit)
     while not limit._done:
         ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
                         boundary=limit._frame)
         ladder.target = ladder.line_raising.target = _BlockTarget(
             victim.ident, limit._exc_type, limit._frame, with_line)
+        if since is not None:
+            ladder.children = _BlockChildren(since)
         try:
             report = ladder.run(STOP_TIMEOUT)
         except KillTimeout as exc:
@@ -368,6 +430,17 @@ def _stop_block(limit):
         limit._report = report
         limit._blocked_in = limit._blocked_in or report.blocked_in
         return
+
+
+def _victim(ident):
+    """The Victim of the block's thread, or None if it has ended. Its native id
+    is asked of the OS: in a child forked on 3.11, the main Thread's
+    native_id is still the parent's."""
+    if ident not in sys._current_frames():
+        return None
+    thread = next((t for t in threading.enumerate() if t.ident == ident), None)
+    name = thread.name if thread is not None else f"<bare thread {ident}>"
+    return Victim(identity_of(ident), name, thread)
 
 
 def _stop_later(limit, victim, report, with_line):

@@ -438,3 +438,47 @@ def test_one_limit_is_one_with_at_a_time():
             pass
     finally:
         assert timelimit.stop_timer()     # no thread of ours left in this process
+
+
+def test_a_forked_child_has_a_timer_of_its_own():
+    """The child's timer is its own, and the limit it was forked in still holds
+    there. (The parent leaves that block at once: a stop of the block would
+    stop the child too, as a process the block's thread forked.)"""
+    out = run_json(PRELUDE + """
+import warnings
+warnings.simplefilter("ignore", DeprecationWarning)   # 3.12+: fork with threads
+
+def stopped(seconds):
+    try:
+        with time_limit(seconds):
+            time.sleep(30)
+        return "finished"
+    except TimeLimitExceeded:
+        return "stopped"
+
+with time_limit(30):                      # the parent's timer runs
+    pass
+r, w = os.pipe()
+fresh = None
+try:
+    with time_limit(1.0):
+        pid = os.fork()
+        if pid == 0:
+            fresh = stopped(0.2)          # a limit started in the child
+            time.sleep(30)                # until the inherited one stops it
+except TimeLimitExceeded:
+    if pid == 0:
+        os.write(w, f"{fresh} stopped".encode())
+        os._exit(0)
+    raise
+if pid == 0:
+    os.write(w, f"{fresh} finished".encode())
+    os._exit(0)
+os.close(w)
+words = {"parent": stopped(0.2), "child": os.read(r, 100).decode()}
+os.waitpid(pid, 0)
+leftovers(words)
+""")
+    assert out["child"] == "stopped stopped", out
+    assert out["parent"] == "stopped", out
+    assert out["timer_entries"] == 0 and out["heap"] == 0
