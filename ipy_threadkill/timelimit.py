@@ -41,9 +41,9 @@ import dis
 import functools
 import heapq
 import inspect
+import itertools
 import math
 import os
-import itertools
 import sys
 import threading
 import time
@@ -151,7 +151,16 @@ class time_limit:
         return None
 
     def __call__(self, func):
-        """The decorator: each call of `func` runs under a time_limit of its own."""
+        """The decorator: each call of `func` runs under a time_limit of its own.
+        TypeError for a generator or coroutine function, whose body runs after
+        the call has returned."""
+        if not callable(func):
+            raise TypeError(f"time_limit decorates a function, not {func!r}")
+        if inspect.isgeneratorfunction(func) or inspect.iscoroutinefunction(func) \
+                or inspect.isasyncgenfunction(func):
+            raise TypeError(f"time_limit cannot limit {func.__qualname__}(): a call only "
+                            "makes a generator or coroutine, whose body runs later; "
+                            "use `with time_limit(...)` inside it")
         seconds = self.seconds
 
         @functools.wraps(func)
@@ -277,7 +286,6 @@ class _Timer:
         self.thread = None
         self.wakes_at = None            # the deadline the thread sleeps until
         self.buried = 0                 # done limits left in the heap
-        self.stopping = False
         self.under_stop = set()         # expired limits whose stop has not finished
 
     def add(self, limit):
@@ -309,20 +317,20 @@ class _Timer:
             return False
 
     def live(self):
-        """How many limits the timer watches (for tests and uninstall)."""
+        """How many limits the timer watches (for tests)."""
         with self.lock:
             return sum(not item[2]._done for item in self.heap)
 
     def _start(self):
-        self.stopping = False
         self.wakes_at = None
         self.thread = _kernel.mark_own(threading.Thread(
             target=self._run, name="ipy_threadkill time limits", daemon=True))
         self.thread.start()
 
     def _run(self):
+        me = threading.current_thread()
         with self.lock:
-            while not self.stopping:
+            while self.thread is me:        # until stop_if_idle() lets it go
                 heap = self.heap
                 now = time.monotonic()
                 due = []
@@ -357,12 +365,10 @@ class _Timer:
             if any(not item[2]._done for item in self.heap):
                 return False
             self.heap, self.buried = [], 0
-            self.stopping = True
             self.thread = None
             self.wake.notify()
         thread.join()
         return True
-
 
     def forget_after_fork(self):
         """In a child forked while limits ran, the timer thread and the
@@ -375,7 +381,7 @@ class _Timer:
         self.wake = threading.Condition(self.lock)
         self.heap = [item for item in self.heap if item[2]._ident == me and not item[2]._done]
         heapq.heapify(self.heap)
-        self.buried, self.thread, self.wakes_at, self.stopping = 0, None, None, False
+        self.buried, self.thread, self.wakes_at = 0, None, None
         for limit in self.under_stop:
             limit._settled = threading.Lock()
             limit._lingering = None         # _raising forgets its targets too
@@ -415,7 +421,7 @@ def _stop_block(limit):
         return
     with_line = _line_at(limit._frame, limit._entered_at)
     since = _block_start_ticks(limit)
-    while not limit._done:
+    while not limit._done and not victim.gone():
         ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
                         boundary=limit._frame)
         ladder.target = ladder.line_raising.target = _BlockTarget(
@@ -446,9 +452,10 @@ def _victim(ident):
 def _stop_later(limit, victim, report, with_line):
     """The block is in something no rung can end: say so (once), leave the
     stop queued, to fire as that call returns (withdrawn if the block ends
-    first; never queued in a lock wait), and watch for the block to move on into something the ladder can
-    end (a `with lock:` that got its lock, then sleeps: no check point
-    between). Returns when it has, or when the block is over."""
+    first; never queued in a lock wait), and watch for the block to move on
+    into something the ladder can end (a `with lock:` that got its lock, then
+    sleeps: no check point between). Returns when it has, or when the block
+    (or its thread) is over."""
     blocking = judge(_blocking.analyze(victim.ident, victim.native_id))
     if limit._lingering is None:
         limit._blocked_in = report.blocked_in if report is not None else blocking.description
@@ -472,7 +479,7 @@ def _stop_later(limit, victim, report, with_line):
             raise_within(victim.ident, limit._exc_type, limit._frame)
         else:
             _native.raise_in_thread(victim.ident, limit._exc_type, victim.native_id or 0)
-    while not limit._done:
+    while not limit._done and not victim.gone():
         time.sleep(WATCH_INTERVAL)
         if judge(_blocking.analyze(victim.ident, victim.native_id)).gentle:
             return

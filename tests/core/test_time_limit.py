@@ -482,3 +482,15 @@ leftovers(words)
     assert out["child"] == "stopped stopped", out
     assert out["parent"] == "stopped", out
     assert out["timer_entries"] == 0 and out["heap"] == 0
+
+
+def test_the_decorator_refuses_what_a_call_does_not_run():
+    def gen():
+        yield
+
+    async def coro():
+        pass
+
+    for func in (gen, coro, 42):
+        with pytest.raises(TypeError):
+            time_limit(1)(func)
