@@ -494,3 +494,49 @@ def test_the_decorator_refuses_what_a_call_does_not_run():
     for func in (gen, coro, 42):
         with pytest.raises(TypeError):
             time_limit(1)(func)
+
+
+def test_the_timer_and_its_stoppers_are_left_out_of_snapshots_and_kills():
+    out = run_json(PRELUDE + """
+import warnings
+import ipy_threadkill
+warnings.simplefilter("ignore", timelimit.TimeLimitWarning)
+lock = threading.Lock()
+lock.acquire()
+ended = threading.Event()
+
+def blocked():                            # its stop waits: the stopper stays
+    try:
+        with time_limit(0.2):
+            with lock:
+                pass
+    except TimeLimitExceeded:
+        pass
+    ended.set()
+
+worker = threading.Thread(target=blocked, name="blocked")
+worker.start()
+ours = lambda: [t for t in threading.enumerate() if t.name.startswith("ipy_threadkill")]
+wait_or_raise(lambda: len(ours()) == 2, "the timer and a stopper")
+out = {"ours": sorted(t.name for t in ours()),
+       "listed": sorted(i.name for i in ipy_threadkill.threads()),
+       "reasons": sorted({i.kernel_reason for i in ipy_threadkill.threads(include_kernel=True)
+                          if i.name.startswith("ipy_threadkill")})}
+refusals = []
+for thread in ours():
+    try:
+        ipy_threadkill.kill(thread)
+    except ipy_threadkill.ProtectedThread as exc:
+        refusals.append(str(exc))
+out["refusals"] = refusals
+lock.release()
+assert ended.wait(DEADLINE)
+worker.join()
+leftovers(out)
+""")
+    assert out["ours"] == ["ipy_threadkill time limit stop", "ipy_threadkill time limits"]
+    assert not any(name.startswith("ipy_threadkill") for name in out["listed"]), out["listed"]
+    assert "blocked" in out["listed"]
+    assert out["reasons"] == ["it is ipy_threadkill's own thread"]
+    assert len(out["refusals"]) == 2
+    assert all("ipy_threadkill's own thread" in r for r in out["refusals"]), out["refusals"]
