@@ -34,7 +34,10 @@ has it withdrawn. Nothing stays queued past __exit__.
 An exception raised from another thread fires at the thread's next check
 point; as a block ends, that can be the first instruction of __exit__, which no
 `try` covers: __exit__ is therefore called through C (_native.call_shielded),
-which hands such a stop back to it.
+which hands such a stop back to it. One case is left on 3.9 and 3.10: a stop
+still queued when another exception reaches the `with` (a write the ladder cut
+short with an error) fires as the `with`'s handler starts, before __exit__ is
+called, and leaves the `with` as the private exception.
 """
 import contextlib
 import dis
