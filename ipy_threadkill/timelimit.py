@@ -259,6 +259,20 @@ class _BlockChildren(_children.Children):
         return started is None or started > self.since
 
 
+class _BlockLadder(Ladder):
+    """The kill ladder on a block, as stop_task() runs it on a task (its
+    exception raised only inside the frame of the `with`, the job done when
+    the block has ended), with the block's own target and children."""
+
+    def __init__(self, victim, limit, with_line, since):
+        super().__init__(victim, limit._exc_type, finished=lambda: limit._done,
+                         boundary=limit._frame)
+        self.target = self.line_raising.target = _BlockTarget(
+            victim.ident, limit._exc_type, limit._frame, with_line)
+        if since is not None:
+            self.children = _BlockChildren(since)
+
+
 def _block_start_ticks(limit):
     """When `limit`'s block began, in the clock ticks since boot that /proc
     gives a process's start in (None where there is no such clock)."""
@@ -425,12 +439,7 @@ def _stop_block(limit):
     with_line = _line_at(limit._frame, limit._entered_at)
     since = _block_start_ticks(limit)
     while not limit._done and not victim.gone():
-        ladder = Ladder(victim, limit._exc_type, finished=lambda: limit._done,
-                        boundary=limit._frame)
-        ladder.target = ladder.line_raising.target = _BlockTarget(
-            victim.ident, limit._exc_type, limit._frame, with_line)
-        if since is not None:
-            ladder.children = _BlockChildren(since)
+        ladder = _BlockLadder(victim, limit, with_line, since)
         try:
             report = ladder.run(STOP_TIMEOUT)
         except KillTimeout as exc:

@@ -517,7 +517,11 @@ def blocked():                            # its stop waits: the stopper stays
 worker = threading.Thread(target=blocked, name="blocked")
 worker.start()
 ours = lambda: [t for t in threading.enumerate() if t.name.startswith("ipy_threadkill")]
-wait_or_raise(lambda: len(ours()) == 2, "the timer and a stopper")
+# Started, not starting: a thread in Thread.start() has no Python state yet,
+# and a snapshot shows it as a C library's thread under its OS name.
+wait_or_raise(lambda: len(ours()) == 2 and all(
+    t.native_id is not None and t.ident in sys._current_frames() for t in ours()),
+    "the timer and a stopper")
 out = {"ours": sorted(t.name for t in ours()),
        "listed": sorted(i.name for i in ipy_threadkill.threads()),
        "reasons": sorted({i.kernel_reason for i in ipy_threadkill.threads(include_kernel=True)
@@ -540,3 +544,44 @@ leftovers(out)
     assert out["reasons"] == ["it is ipy_threadkill's own thread"]
     assert len(out["refusals"]) == 2
     assert all("ipy_threadkill's own thread" in r for r in out["refusals"]), out["refusals"]
+
+
+def test_a_stop_that_must_wait_does_not_hold_up_another_expiry():
+    """A's block waits for a lock (its stop waits for as long); B's time is up
+    later, and B is stopped while A is still waiting."""
+    out = run_json(PRELUDE + """
+import warnings
+warnings.simplefilter("ignore", timelimit.TimeLimitWarning)
+lock = threading.Lock()
+lock.acquire()
+events = []
+
+def a():
+    try:
+        with time_limit(0.2):
+            with lock:
+                pass
+    except TimeLimitExceeded:
+        events.append("a stopped")
+
+def b():
+    try:
+        with time_limit(0.4):
+            time.sleep(60)
+    except TimeLimitExceeded:
+        events.append("b stopped")
+
+threads = [threading.Thread(target=a), threading.Thread(target=b)]
+for t in threads:
+    t.start()
+wait_or_raise(lambda: "b stopped" in events, "b's stop")
+out = {"before_release": list(events)}
+lock.release()
+for t in threads:
+    t.join()
+out["after"] = events
+leftovers(out)
+""")
+    assert out["before_release"] == ["b stopped"], out
+    assert out["after"] == ["b stopped", "a stopped"], out
+    assert out["timer_entries"] == 0 and out["heap"] == 0
