@@ -281,8 +281,8 @@ def blocked():
     def let_go():
         wait_or_raise(lambda: warned or ended, "the warning, or the block's end")
         lock.release()
-    helper = threading.Thread(target=let_go)
-    helper.start()
+    releaser = threading.Thread(target=let_go)
+    releaser.start()
     try:
         with time_limit(0.2):
             try:
@@ -293,7 +293,7 @@ def blocked():
     except TimeLimitExceeded as exc:
         out["message"] = str(exc)
     ended.append(True)
-    helper.join()
+    releaser.join()
     out["lock_free"] = lock.acquire(timeout=0)
     out["warned"] = warned
     return out
