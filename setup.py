@@ -21,6 +21,7 @@ setup(
                 "ipy_threadkill/_async_exception.c",
                 "ipy_threadkill/_stopped_world.c",
                 "ipy_threadkill/_line_raise.c",
+                "ipy_threadkill/_shielded_call.c",
                 "ipy_threadkill/_blocked_call.c",
                 "ipy_threadkill/_syscall_interrupt.c",
                 "ipy_threadkill/_syscall_table.c",

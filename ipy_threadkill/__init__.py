@@ -13,14 +13,16 @@ from .engine import cancel_kill, kill
 from .report import KillReport, Rung
 from .snapshot import ThreadInfo, stack, threads
 from .tasks import stop_task
+from .timelimit import TimeLimitWarning, time_limit
 from .errors import (AmbiguousTarget, ForceRefused, InvalidArgument, InvalidTarget, KillPending,
                      KillTimeout, NoSuchTask, NoSuchThread, ProtectedThread, TaskStopped,
-                     ThreadKillError, ThreadKilled)
+                     ThreadKillError, ThreadKilled, TimeLimitExceeded)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "kill", "KillReport", "Rung", "threads", "stack", "ThreadInfo", "stop_task",
+    "time_limit", "TimeLimitExceeded", "TimeLimitWarning",
     "ThreadKilled", "TaskStopped", "ThreadKillError",
     "NoSuchThread", "NoSuchTask", "AmbiguousTarget", "InvalidTarget", "InvalidArgument", "ProtectedThread",
     "KillTimeout", "KillPending", "cancel_kill", "ForceRefused", "uninstall",

@@ -7,6 +7,7 @@
                                               return guard runs (3.12+)
     the interrupt's real-time signal          its handler, from the first kill that
                                               interrupts a system call (Linux)
+    the time limits' timer thread             from the first time_limit
 
 (The forced cancel takes glibc's SIGCANCEL handler only for the instant of one
 cancel and gives it back itself.) `uninstall()` gives every one of these back;
@@ -178,7 +179,8 @@ def before_uninstall(give_back):
 def uninstall():
     """Give back everything ipy_threadkill installed in this interpreter: the
     Thread.start wrappers, the hooks that end killed threads silently, the
-    sys.monitoring tool id and the interrupt signal's handler.
+    sys.monitoring tool id, the interrupt signal's handler, and the time
+    limits' timer thread if no limit is running.
 
     The package stays usable: a later kill installs what it needs again, and
     threads started from now on are not recorded until install() (which
@@ -189,6 +191,8 @@ def uninstall():
         _origin.uninstall()
         _unsilence()
         monitoring.release()
+        from . import timelimit         # it imports this module
+        timelimit.stop_timer()
         release = getattr(_native, "release_signal", None)      # Linux only
         if release is not None:
             release()

@@ -17,6 +17,9 @@
  *   exception_state(ident)             (exception pending?, exception being handled)
  *                                      (_async_exception.c; on 3.13t, read with
  *                                      the world stopped: _stopped_world.c)
+ *   call_shielded(func, shield, *args) call func; an exception of class shield
+ *                                      that lands at its first instruction is
+ *                                      handed back to it (_shielded_call.c)
  *   line_raise(ident, exc_type)        3.9/3.10: raise at the thread's next line
  *                                      (_line_raise.c)
  *   interrupt_syscall(...)             Linux: end one blocked system call with a
@@ -44,6 +47,11 @@ static PyMethodDef native_methods[] = {
      "rearm(exc_type)\n"
      "Finalizer of exceptions raised in victims: re-queue exc_type in this thread\n"
      "if the policy says so."},
+    {"call_shielded", native_call_shielded, METH_VARARGS,
+     "call_shielded(func, shield, *args) -> func(*args)\n"
+     "While the call raises an instance of shield (an exception queued from another\n"
+     "thread, landing at its first instruction), call again with\n"
+     "landed=(those exceptions)."},
 #ifdef THREADKILL_HAVE_LINE_RAISE
     {"line_raise", native_line_raise, METH_VARARGS,
      "line_raise(ident, exc_type) -> None\n"

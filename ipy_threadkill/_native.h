@@ -53,6 +53,10 @@ THREADKILL_INTERNAL PyObject *native_raise_in_frame(PyObject *module, PyObject *
 #endif  /* THREADKILL_STOPPED_WORLD */
 
 
+/* _shielded_call.c: a call a queued exception cannot escape at its start */
+THREADKILL_INTERNAL PyObject *native_call_shielded(PyObject *module, PyObject *args);
+
+
 /* _line_raise.c: raising at the next line (3.9, 3.10) */
 #ifdef THREADKILL_HAVE_LINE_RAISE
 THREADKILL_INTERNAL PyObject *native_line_raise(PyObject *module, PyObject *args);

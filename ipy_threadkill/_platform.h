@@ -79,6 +79,11 @@ Py_NewRef(PyObject *obj)                    /* added in 3.10 */
 #  define THREADKILL_STOPPED_WORLD 1
 #endif  /* free-threaded 3.13 */
 
+/* 3.12+: the set exception is one object (PyErr_GetRaisedException). */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define THREADKILL_HAVE_RAISED_EXCEPTION 1
+#endif  /* >= 3.12 */
+
 /* exception_state() and raise_in_thread_within(), by either way. */
 #if defined(THREADKILL_HAVE_EXCEPTION_STATE) || defined(THREADKILL_STOPPED_WORLD)
 #  define THREADKILL_HAVE_THREAD_QUERIES 1

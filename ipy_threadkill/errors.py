@@ -71,6 +71,22 @@ class ForceRefused(ThreadKillError, RuntimeError):
     """A forced kill was asked for but is not safe (or not possible) here."""
 
 
+class TimeLimitExceeded(ThreadKillError, TimeoutError):
+    """A block run under time_limit() was stopped because its time was up.
+
+    Raised at the block's `with` (or from the decorated call) once the block has
+    unwound: its `finally` blocks and `with` statements ran. `seconds` is the
+    limit, `blocked_in` what the block was doing when its time was up, `report`
+    the stop's KillReport (None when the block could only be stopped later, as
+    it came back from a call nothing could end)."""
+
+    def __init__(self, message, seconds=None, blocked_in=None, report=None):
+        super().__init__(message)
+        self.seconds = seconds
+        self.blocked_in = blocked_in
+        self.report = report
+
+
 class _Persistent:
     """Mixin for the exceptions raised into threads: they come back if swallowed.
 

@@ -1,13 +1,16 @@
-"""IPython magics: ``%threads`` shows the kernel's threads, ``%killthread`` ends one.
+"""IPython magics: ``%threads`` shows the kernel's threads, ``%killthread`` ends one,
+``%%timelimit`` stops a cell that runs too long.
 
     %load_ext ipy_threadkill
     %threads                     # live table in Jupyter, text in a terminal
     %killthread poller           # one line per thread: what happened
+    %%timelimit 30               # (a cell's first line) stop the cell after 30 s
 
 A magic never prints a traceback: user mistakes, and anything the kill engine
 raises, become one line (a UsageError, or the line for that thread). Every
 target is resolved before anything is killed, so a bad one changes nothing.
 """
+import ast
 import contextlib
 import importlib.util
 import re
@@ -16,14 +19,15 @@ import time
 
 from IPython.core.completer import SimpleCompletion, context_matcher
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from . import _arguments, _hooks, _views
 from ._text import one_line
 from ._views import Refusal
-from .errors import ThreadKillError
+from .errors import ThreadKillError, TimeLimitExceeded
 from .snapshot import Snapshotter, stack, threads
+from .timelimit import time_limit
 
 # CPU % is measured between two snapshots of the table's own (so that completion or
 # %killthread in between do not shorten it), over a recent window: at least
@@ -143,10 +147,53 @@ class ThreadMagics(Magics):
                     raise UsageError(f"interrupted while killing {_views.describe(info)}"
                                      + (f"; {left} more left alone" if left else "")) from None
 
+    @no_var_expand
+    @magic_arguments()
+    @argument("seconds", type=float, metavar="SECONDS",
+              help="how long the cell may run")
+    @cell_magic
+    def timelimit(self, line, cell):
+        """Run the cell, and stop it if it is still running after SECONDS: its
+        `finally` blocks run, one line says what it was doing, and the kernel and
+        every variable the cell set so far stay. The value of a last expression
+        is shown as a cell's is.
+
+        Example: %%timelimit 30"""
+        args = _parse(self.timelimit, line)
+        try:
+            limit = time_limit(args.seconds)
+        except ValueError as exc:
+            raise UsageError(one_line(exc).replace("time limit", "SECONDS", 1)) from None
+        run = _cell_code(self.shell, cell)
+        try:
+            with limit:
+                return run()
+        except TimeLimitExceeded as exc:
+            print(f"cell stopped: {one_line(exc)}")
+            return None
+
 
 # No abbreviations: `--a` must not quietly mean `--all` on a command that kills.
 ThreadMagics.threads.parser.allow_abbrev = False
 ThreadMagics.killthread.parser.allow_abbrev = False
+ThreadMagics.timelimit.parser.allow_abbrev = False
+
+
+def _cell_code(shell, cell):
+    """A function that runs `cell` as IPython would (its own transformations, in
+    the user's namespace) and returns the value of a last expression."""
+    tree = shell.transform_ast(shell.compile.ast_parse(shell.transform_cell(cell)))
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = shell.compile(tree, "<timelimit cell>", "exec")
+    value = shell.compile(last, "<timelimit cell>", "eval") if last is not None else None
+
+    def run():
+        with shell.builtin_trap:
+            exec(body, shell.user_global_ns, shell.user_ns)
+            return eval(value, shell.user_global_ns, shell.user_ns) if value else None
+    return run
 
 
 @contextlib.contextmanager
@@ -288,7 +335,8 @@ def _live(include_kernel):
 # -- extension entry points --------------------------------------------------------------
 
 def load_ipython_extension(shell):
-    """Register %threads and %killthread and their tab completion (idempotent)."""
+    """Register %threads, %killthread, %%timelimit and the tab completion
+    (idempotent)."""
     _hooks.install()
     shell.register_magics(ThreadMagics)
     matchers = shell.Completer.custom_matchers
@@ -305,8 +353,9 @@ def unload_ipython_extension(shell):
     matchers = shell.Completer.custom_matchers
     while complete_thread_magics in matchers:
         matchers.remove(complete_thread_magics)
-    line_magics = shell.magics_manager.magics["line"]
-    for name in ("threads", "killthread"):
-        if isinstance(getattr(line_magics.get(name), "__self__", None), ThreadMagics):
-            del line_magics[name]
+    for kind, names in (("line", ("threads", "killthread")), ("cell", ("timelimit",))):
+        magics = shell.magics_manager.magics[kind]
+        for name in names:
+            if isinstance(getattr(magics.get(name), "__self__", None), ThreadMagics):
+                del magics[name]
     shell.magics_manager.registry.pop(ThreadMagics.__name__, None)

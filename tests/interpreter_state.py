@@ -20,7 +20,8 @@ def _caught_mask():
 
 def picture():
     """Thread.start, start_new_thread, threading.excepthook, sys.unraisablehook,
-    every signal's disposition and the sys.monitoring tool ids, as text."""
+    every signal's disposition, the sys.monitoring tool ids and the threads
+    running, as text."""
     # glibc installs its own handler (SIGSETXID) with a process's first thread:
     # let that happen before anything is compared.
     first = threading.Thread(target=lambda: None)
@@ -36,4 +37,5 @@ def picture():
         "SigCgt": _caught_mask(),
         "tools": [sys.monitoring.get_tool(i) for i in range(6)]
                  if hasattr(sys, "monitoring") else None,
+        "threads": sorted(t.name for t in threading.enumerate()),
     }

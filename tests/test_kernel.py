@@ -172,6 +172,23 @@ def test_interrupt_still_works_and_no_restart(kernel, story):
     assert kernel.is_alive()
 
 
+def test_timelimit_stops_a_cell_and_the_kernel_carries_on(kernel, story):
+    pid, _ = story
+    result = kernel.execute("%%timelimit 0.5\n"
+                            "import time\n"
+                            "try:\n"
+                            "    time.sleep(60)\n"
+                            "finally:\n"
+                            "    limited = 'cleanup ran'\n")
+    assert result.ok, str(result)
+    assert result.stdout.startswith("cell stopped: time limit of 0.5 s exceeded: the block "
+                                    "was stopped while sleeping"), str(result)
+    assert result.stdout.count("\n") == 1
+    _no_traceback(result)
+    result = kernel.execute("print(os.getpid(), data['answer'], limited)")
+    assert result.stdout.split(maxsplit=2) == [str(pid), "42", "cleanup ran\n"], str(result)
+
+
 def test_unload_stops_what_the_package_runs(kernel, story):
     shown = kernel.execute("%threads")                # opens a live table where possible
     if any(WIDGET in out["data"] for out in shown.outputs):

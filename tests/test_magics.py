@@ -268,9 +268,11 @@ def test_load_twice_unload_reload(ip):
     assert sum(getattr(m, "__name__", "") == "complete_thread_magics" for m in matchers) == 1
     ip.run_line_magic("unload_ext", "ipy_threadkill")
     assert ip.find_line_magic("killthread") is None and ip.find_line_magic("threads") is None
+    assert ip.find_cell_magic("timelimit") is None
     assert not any(getattr(m, "__name__", "") == "complete_thread_magics" for m in matchers)
     ip.run_line_magic("load_ext", "ipy_threadkill")
     assert ip.find_line_magic("killthread") is not None
+    assert ip.find_cell_magic("timelimit") is not None
 
 
 def test_extensions_config_loads_it(tmp_path):
@@ -700,3 +702,42 @@ def test_a_name_that_is_its_own_id_is_no_ambiguity():
     assert f"give native id {result['native']} for the first" in result["hint"], result
     assert result["out"].startswith("killed '") and result["out"].count("\n") == 1, result
     assert result["alive"] == [True, True, False], result
+
+
+# -- %%timelimit ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line", ["", "nan", "inf", "-1", "0", "x", "1 2", "--a 1"])
+def test_bad_timelimit_is_one_line_and_runs_nothing(ip, line):
+    ip.user_ns.pop("ran", None)
+    with pytest.raises(UsageError) as caught:
+        ip.run_cell_magic("timelimit", line, "ran = True")
+    assert "\n" not in str(caught.value)
+    assert "ran" not in ip.user_ns
+
+
+def test_timelimit_stops_the_cell_and_the_shell_carries_on():
+    result = _run_shell("""
+    cells = {
+        "stopped": "%%timelimit 0.3\\nimport time\\ncleanup = []\\nbefore = 1\\n"
+                   "try:\\n    time.sleep(60)\\nfinally:\\n    cleanup.append(True)\\n",
+        "swallowing": "%%timelimit 0.3\\nwhile True:\\n    try:\\n        time.sleep(0.2)\\n"
+                      "    except BaseException:\\n        pass\\n",
+        "quick": "%%timelimit 30\\nvalue = before + 41\\nvalue",
+        "after": "print('still here', cleanup, value)",
+    }
+    out = {}
+    for name, cell in cells.items():
+        with capture_output() as shown:
+            result = ip.run_cell(cell)
+        out[name] = dict(stdout=shown.stdout, stderr=shown.stderr,
+                         success=result.success, result=repr(result.result))
+    print(json.dumps(out))
+    """)
+    for name in ("stopped", "swallowing"):
+        shown = result[name]
+        assert shown["stdout"].startswith("cell stopped: time limit of 0.3 s exceeded"), shown
+        assert shown["stdout"].count("\n") == 1 and "Traceback" not in shown["stdout"]
+        assert shown["stderr"] == "" and shown["success"], shown
+    assert "sleeping" in result["stopped"]["stdout"]
+    assert result["quick"]["result"] == "42"
+    assert result["after"]["stdout"] == "still here [True] 42\n"

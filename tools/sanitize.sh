@@ -1,5 +1,5 @@
 #!/bin/sh
-# The kill, force, race, hostile and bad-input suites with the C core built
+# The kill, force, race, hostile, bad-input and time-limit suites with the C core built
 # under AddressSanitizer and UndefinedBehaviorSanitizer, on CPython 3.11 and
 # 3.13 (the two layouts of interpreter internals the forced cancel touches
 # most). The interpreter itself is not instrumented: the sanitizer runtimes are
@@ -14,7 +14,8 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 suites="tests/core/test_kill.py tests/core/test_force.py tests/core/test_races.py
-        tests/core/test_hostile.py tests/core/test_bad_input.py tests/core/test_arguments.py"
+        tests/core/test_hostile.py tests/core/test_bad_input.py tests/core/test_arguments.py
+        tests/core/test_time_limit.py"
 [ $# -gt 0 ] || set -- 3.11 3.13
 
 asan=$(gcc -print-file-name=libasan.so)

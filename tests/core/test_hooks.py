@@ -59,6 +59,11 @@ with ThreadPoolExecutor(1) as pool:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.001)
+try:
+    with ipy_threadkill.time_limit(0.2):          # starts the timer thread
+        time.sleep(30)
+except ipy_threadkill.TimeLimitExceeded as exc:
+    reports.append("stopped: " + str(exc))
 used = state()
 ipy_threadkill.uninstall()
 after = state()
@@ -74,6 +79,7 @@ def test_uninstall_restores_everything_process_wide():
     before, used, after = result["before"], result["used"], result["after"]
     assert used["Thread.start"] != before["Thread.start"]        # it did install
     assert used["excepthook"] != before["excepthook"]
+    assert "ipy_threadkill time limits" in used["threads"]
     for key in before:
         assert after[key] == before[key], key
     assert result["again"] == before

@@ -39,6 +39,7 @@ FUNCTIONS = {
     "set_rearm_policy": (True, "set_rearm_policy(policy)"),
     "rearm": (True, "rearm(exc_type)"),
     "line_raise": (THREAD_STATE and VERSION < (3, 11), "line_raise(ident, exc_type) -> None"),
+    "call_shielded": (True, "call_shielded(func, shield, *args) -> func(*args)"),
     "raise_in_thread_within": (THREAD_QUERIES,
                                "raise_in_thread_within(ident, exc_type, frame) -> bool"),
     "raise_in_frame": (THREAD_QUERIES and not GIL_BUILD,
@@ -67,6 +68,7 @@ WRONG_TYPES = {
     "set_rearm_policy": ["42", "'policy'"],
     "rearm": [],                    # a finalizer: takes anything, ignores what is no class
     "line_raise": ["'1', None", "1, ValueError()", "1, 42"],
+    "call_shielded": ["len, 42", "len, ValueError()", "len, 'ValueError'", "len"],
     "raise_in_thread_within": ["'1', ValueError, sys._getframe()",
                                "1, ValueError(), sys._getframe()", "1, ValueError, 'frame'",
                                "1, ValueError, None"],
@@ -209,6 +211,35 @@ for call in {calls!r}:
 
 
 # --- Asynchronous exceptions -------------------------------------------------
+
+def test_call_shielded_calls_again_with_every_exception_that_landed():
+    class Landed(BaseException):
+        pass
+
+    calls = []
+
+    def func(a, b, landed=()):
+        calls.append(landed)
+        if len(calls) < 3:
+            raise Landed(len(calls))
+        return a + b
+
+    assert _native.call_shielded(func, Landed, 1, 2) == 3
+    assert [[exc.args for exc in landed] for landed in calls] == [[], [(1,)], [(1,), (2,)]]
+    assert all(exc.__traceback__ is not None for exc in calls[2])
+
+    def always(landed=()):
+        raise Landed()
+
+    with pytest.raises(Landed):                 # it gives up: the exception goes on
+        _native.call_shielded(always, Landed)
+
+    def other(landed=()):
+        raise KeyError("passes")
+
+    with pytest.raises(KeyError):
+        _native.call_shielded(other, Landed)
+
 
 def test_raise_in_thread_returns_the_number_of_thread_states_changed():
     result = child('''
