@@ -100,7 +100,7 @@ class time_limit:
 
     __slots__ = ("seconds", "_active", "_ident", "_frame", "_deadline", "_done",
                  "_expired", "_exc_type", "_entered_at", "_settled", "_lingering", "_blocked_in",
-                 "_reason", "_report", "_injected", "__weakref__")
+                 "_reason", "_report", "_target", "__weakref__")
 
     def __init__(self, seconds):
         self.seconds = _arguments.seconds(seconds, "time limit")
@@ -117,7 +117,7 @@ class time_limit:
         self._done = self._expired = False
         self._exc_type = self._settled = self._lingering = None
         self._blocked_in = self._reason = self._report = None
-        self._injected = ()         # errnos of calls the ladder made fail in the block
+        self._target = None         # the stopper's ladder target, once it runs
         self._ident = threading.get_ident()
         frame = sys._getframe(1)                # the boundary: the frame of the `with`
         while frame.f_code.co_flags & _GENERATOR or frame.f_code.co_filename == _CONTEXTLIB:
@@ -149,7 +149,11 @@ class time_limit:
         ours = self._exc_type
         # A call the ladder made fail ends the block with that error, nothing
         # queued, so that it unwinds the block's cleanup undisturbed: a stop too.
-        made_up = isinstance(exc, OSError) and exc.errno in self._injected
+        # So is a stop the block swallowed and that was not raised again before
+        # it ended (3.12+ leaves that to the next line, and there was none).
+        target, self._target = self._target, None      # it holds the block's frame
+        made_up = target is not None and (
+            target.swallowed > 0 or isinstance(exc, OSError) and exc.errno in target.injected)
         if type(exc) is ours or (ours is not None and (
                 made_up or landed_here or any(type(x) is ours for x in landed))):
             # Stopped in the block, or as it ended (its code then saw the stop
@@ -273,7 +277,7 @@ class _BlockLadder(Ladder):
                          boundary=limit._frame)
         self.target = self.line_raising.target = _BlockTarget(
             victim.ident, limit._exc_type, limit._frame, with_line)
-        limit._injected = self.target.injected
+        limit._target = self.target
         if since is not None:
             self.children = _BlockChildren(since)
 
