@@ -59,7 +59,7 @@ test-versions: interpreters
 # (free-threaded 3.13: no pyzmq); the browser tests stay on the main interpreter.
 KERNEL_VERSIONS := 3.14
 KERNEL_TESTS    := tests/test_kernel.py tests/test_magics.py tests/test_widget.py \
-                   tests/test_snapshot_kernel.py
+                   tests/test_snapshot_kernel.py tests/test_autostop.py
 test-kernel-versions: interpreters
 	bash tools/each-python.sh --if-present --only $(KERNEL_VERSIONS) --requirements requirements/kernel.txt \
 	    python -m pytest -q -p no:cacheprovider $(KERNEL_TESTS)

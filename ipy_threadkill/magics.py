@@ -1,10 +1,12 @@
 """IPython magics: ``%threads`` shows the kernel's threads, ``%killthread`` ends one,
-``%%timelimit`` stops a cell that runs too long.
+``%%timelimit`` stops a cell that runs too long, ``%threads_autostop`` stops what a
+re-run cell's earlier runs left running.
 
     %load_ext ipy_threadkill
     %threads                     # live table in Jupyter, text in a terminal
     %killthread poller           # one line per thread: what happened
     %%timelimit 30               # (a cell's first line) stop the cell after 30 s
+    %threads_autostop on         # a re-run cell first stops its earlier runs' threads
 
 A magic never prints a traceback: user mistakes, and anything the kill engine
 raises, become one line (a UsageError, or the line for that thread). Every
@@ -22,7 +24,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import _arguments, _hooks, _views
+from . import _arguments, _hooks, _views, autostop
 from ._text import one_line
 from ._views import Refusal
 from .errors import ThreadKillError, TimeLimitExceeded
@@ -149,6 +151,27 @@ class ThreadMagics(Magics):
 
     @no_var_expand
     @magic_arguments()
+    @argument("switch", nargs="?", choices=("on", "off"),
+              help="on: a cell run again first stops the threads its earlier runs "
+                   "started that still run; off: leave them (the default). Without "
+                   "it, say which it is")
+    @line_magic
+    def threads_autostop(self, line):
+        """Re-run hygiene for notebooks: with autostop on, running a cell again
+        first kills the threads its earlier runs started and that still run,
+        with one line each. Cells are told apart by the id the frontend gives
+        them (JupyterLab, Notebook 7); a cell without one is left alone.
+
+        Examples: %threads_autostop on   %threads_autostop off"""
+        args = _parse(self.threads_autostop, line)
+        if args.switch == "on":
+            autostop.enable(self.shell)
+        elif args.switch == "off":
+            autostop.disable(self.shell)
+        print(f"threads autostop is {'on' if autostop.enabled(self.shell) else 'off'}")
+
+    @no_var_expand
+    @magic_arguments()
     @argument("seconds", type=float, metavar="SECONDS",
               help="how long the cell may run")
     @cell_magic
@@ -177,6 +200,7 @@ class ThreadMagics(Magics):
 ThreadMagics.threads.parser.allow_abbrev = False
 ThreadMagics.killthread.parser.allow_abbrev = False
 ThreadMagics.timelimit.parser.allow_abbrev = False
+ThreadMagics.threads_autostop.parser.allow_abbrev = False
 
 
 def _cell_code(shell, cell):
@@ -349,11 +373,13 @@ def unload_ipython_extension(shell):
     widget = sys.modules.get(f"{__package__}.widget")
     if widget is not None:
         widget.close_all()
+    autostop.disable(shell)
     _hooks.uninstall()
     matchers = shell.Completer.custom_matchers
     while complete_thread_magics in matchers:
         matchers.remove(complete_thread_magics)
-    for kind, names in (("line", ("threads", "killthread")), ("cell", ("timelimit",))):
+    for kind, names in (("line", ("threads", "killthread", "threads_autostop")),
+                        ("cell", ("timelimit",))):
         magics = shell.magics_manager.magics[kind]
         for name in names:
             if isinstance(getattr(magics.get(name), "__self__", None), ThreadMagics):

@@ -91,11 +91,21 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=self.startup_timeout)
 
-    def execute(self, code, *, timeout=30):
+    def execute(self, code, *, timeout=30, cell_id=None):
         """Run `code` as a cell; collect its output until the kernel is idle again.
-        Raises AssertionError if that takes longer than `timeout` seconds."""
+        Raises AssertionError if that takes longer than `timeout` seconds.
+        `cell_id`: the id a notebook frontend names the cell by (metadata.cellId,
+        as JupyterLab and Notebook 7 send it)."""
         deadline = time.monotonic() + timeout
-        msg_id = self.kc.execute(code, store_history=True)
+        if cell_id is None:
+            msg_id = self.kc.execute(code, store_history=True)
+        else:
+            content = dict(code=code, silent=False, store_history=True,
+                           user_expressions={}, allow_stdin=False, stop_on_error=True)
+            msg = self.kc.session.msg("execute_request", content,
+                                      metadata={"cellId": cell_id})
+            self.kc.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         result = Result()
         while True:
             msg = self._next(self.kc.get_iopub_msg, deadline, code)

@@ -244,7 +244,8 @@ def test_completion_offers_live_names_and_idents(ip, sentinels):
 
 
 def test_completion_of_options(ip, sentinels):
-    assert set(_complete(ip, "%killthread --")) == {"--force", "--timeout", "--cell", "--all"}
+    assert set(_complete(ip, "%killthread --")) == {"--force", "--timeout", "--cell", "--all",
+                                                         "--cancel"}
     assert _complete(ip, "%threads --sort ") == ["cpu", "name", "age"]
     assert "MainThread" in _complete(ip, "%threads --stack Ma")
 
