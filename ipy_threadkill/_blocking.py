@@ -5,6 +5,7 @@ sits in, from /proc) and Python (its frames, from sys._current_frames()). The
 snapshot shows the result in words; the engine acts on the objects found here
 (a Condition's waiter lock, child process ids, the system call to interrupt).
 """
+import os
 import sys
 import threading
 import time
@@ -15,6 +16,12 @@ from . import _children, _compat, _fds, _frames, _locks, _native_stack, _proc, _
 from .report import Rung
 
 TIMER_ABSTIME = 1
+# Linux's fcntl commands that wait for a lock (F_SETLKW, F_OFD_SETLKW; on 64-bit
+# machines F_SETLKW64 is F_SETLKW): fcntl's other commands do not block.
+_FCNTL_LOCK_WAITS = (7, 38)
+_AT_FDCWD = -100
+_O_ACCMODE, _O_RDONLY = 3, 0
+_PATH_MAX = 4096
 # How a call on a file descriptor reads, by its category (see _syscalls).
 _FD_VERBS = {"read": "reading from", "write": "writing to",
              "accept": "waiting for a connection on", "connect": "connecting"}
@@ -197,6 +204,8 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
 
     if name == "futex":
         return _futex(ident, sc, frames, all_frames)
+    if name == "fcntl" and sc.args[1] not in _FCNTL_LOCK_WAITS:
+        call = None                     # no lock wait: nothing known to interrupt
     if call is None:
         return Blocking("syscall", f"blocked in system call {name or sc.nr}", name, sc,
                         gentle=False, rung=None,
@@ -212,6 +221,12 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
     elif call.category == "poll":
         blocking = Blocking("io-wait", _poll_text(name, frames), name, sc,
                             rung=Rung.SYSCALL)
+    elif call.category == "file-lock":
+        text = f"waiting for a lock on {_fds.describe_fd(sc.args[0], frames, cache)} ({name})"
+        blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
+    elif call.category == "open":
+        blocking = Blocking("io-wait", _open_text(name, sc, native_id, frames, cache), name,
+                            sc, rung=Rung.SYSCALL)
     elif call.category in _FD_VERBS:
         text = f"{_FD_VERBS[call.category]} {_fds.describe_fd(sc.args[0], frames, cache)}"
         blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
@@ -225,6 +240,46 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
                         reason="it blocks the signals needed to interrupt "
                                f"{name} (pthread_sigmask)")
     return blocking
+
+
+def _c_string(address, limit=_PATH_MAX):
+    """The NUL-terminated bytes at `address` in this process, read a page at a
+    time (the string may end just before an unmapped page); None if unreadable
+    or longer than `limit`."""
+    page = 4096
+    data = b""
+    while address and len(data) < limit:
+        chunk = _memory.read(address, page - address % page)
+        if chunk is None:
+            return None
+        end = chunk.find(b"\0")
+        if end >= 0:
+            return data + chunk[:end]
+        data += chunk
+        address += len(chunk)
+    return None
+
+
+def _open_text(name, sc, native_id, frames, cache):
+    """Words for a blocked open: the file, and for a FIFO which end it waits for.
+    The path is read from the caller's memory; the file itself is not touched
+    (a stat could block where the open does)."""
+    dirfd, address, flags = (sc.args[0], sc.args[1], sc.args[2]) if name == "openat" \
+        else (_AT_FDCWD, sc.args[0], sc.args[1])
+    raw = _c_string(address)
+    if not raw:
+        return "opening a file"
+    path = os.fsdecode(raw)
+    dirfd &= 0xffffffff                 # an int: the register's upper half is not its
+    dirfd = dirfd - (1 << 32) if dirfd >= 1 << 31 else dirfd
+    if not path.startswith("/") and dirfd != _AT_FDCWD:
+        path = f"{_fds.describe_fd(dirfd, frames, cache)}/{path}"
+    # The kernel's name for the wait of a FIFO's open for its other end.
+    wchan = _proc.read(f"{_proc.TASKS}/{native_id}/wchan") if native_id else None
+    if wchan == b"wait_for_partner":
+        other = "writer" if flags & _O_ACCMODE == _O_RDONLY else "reader"
+        return f"opening FIFO {path} (no {other} yet)"
+    return f"opening {path}"
 
 
 def _signal_blocked(native_id, signum, cache):
