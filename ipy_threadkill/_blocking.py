@@ -6,6 +6,7 @@ snapshot shows the result in words; the engine acts on the objects found here
 (a Condition's waiter lock, child process ids, the system call to interrupt).
 """
 import os
+import socket
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ _O_ACCMODE, _O_RDONLY = 3, 0
 _PATH_MAX = 4096
 # How a call on a file descriptor reads, by its category (see _syscalls).
 _FD_VERBS = {"read": "reading from", "write": "writing to",
-             "accept": "waiting for a connection on", "connect": "connecting"}
+             "accept": "waiting for a connection on"}
 
 # How to describe the object a Condition.wait() serves, by the caller's function.
 _CONDITION_USERS = {
@@ -227,6 +228,11 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
     elif call.category == "open":
         blocking = Blocking("io-wait", _open_text(name, sc, native_id, frames, cache), name,
                             sc, rung=Rung.SYSCALL)
+    elif call.category == "connect":
+        peer = _sockaddr_text(sc.args[1], sc.args[2])
+        text = f"connecting to {peer}" if peer else \
+            f"connecting {_fds.describe_fd(sc.args[0], frames, cache)}"
+        blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
     elif call.category in _FD_VERBS:
         text = f"{_FD_VERBS[call.category]} {_fds.describe_fd(sc.args[0], frames, cache)}"
         blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
@@ -257,6 +263,30 @@ def _c_string(address, limit=_PATH_MAX):
             return data + chunk[:end]
         data += chunk
         address += len(chunk)
+    return None
+
+
+def _sockaddr_text(address, size):
+    """The address a connect() is given (a sockaddr in the caller's memory), as
+    "host:port" or a unix socket's path; None if it cannot be read."""
+    data = _memory.read(address, size) if 2 < size <= 128 else None
+    if data is None:
+        return None
+    family = int.from_bytes(data[:2], sys.byteorder)
+    try:
+        if family == socket.AF_INET and size >= 8:
+            return _fds.address_text((socket.inet_ntop(family, data[4:8]),
+                                      int.from_bytes(data[2:4], "big")))
+        if family == socket.AF_INET6 and size >= 24:
+            return _fds.address_text((socket.inet_ntop(family, data[8:24]),
+                                      int.from_bytes(data[2:4], "big")))
+    except (OSError, ValueError):
+        return None
+    if family == getattr(socket, "AF_UNIX", None):
+        path = data[2:]
+        if path[:1] == b"\0":
+            return _fds.address_text(path)           # abstract: shown with its @
+        return "unix socket " + os.fsdecode(path.split(b"\0", 1)[0])
     return None
 
 
