@@ -1,0 +1,237 @@
+"""Waits the interrupt rung ends with an error their CPython caller raises.
+
+A file lock another process holds (flock, lockf), an open() of a FIFO that has
+no other end, a connect() whose SYNs go unanswered, a sendall() to a peer that
+never reads. The victim holds a library's lock around the call in a
+try/finally; the error unwinds through it, then the kill's exception ends the
+thread. Each victim runs in a child interpreter with a deadline; the child
+must exit 0 with nothing on stderr.
+"""
+import errno
+import sys
+
+import pytest
+
+from tests import run_json
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs /proc")
+
+PRELUDE = """
+import errno, fcntl, json, os, socket, subprocess, sys, tempfile, threading
+import ipy_threadkill
+from ipy_threadkill import _blocking
+from tests.victims import wait_until
+
+directory = tempfile.mkdtemp()
+lock = threading.Lock()
+seen = {}
+
+def library(blocking_call):
+    '''A library call holding the library's lock while it blocks.'''
+    lock.acquire()
+    try:
+        blocking_call()
+    finally:
+        seen["error"] = getattr(sys.exc_info()[1], "errno", None)
+        seen["finally"] = True
+        lock.release()
+
+def holding(how, path):
+    '''Another process holding a lock on `path` until its stdin closes.'''
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys\\n"
+         f"f = open(sys.argv[1], 'r+')\\nfcntl.{how}(f, fcntl.LOCK_EX)\\n"
+         "print('held', flush=True)\\nsys.stdin.read()", path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\\n"
+    return holder
+
+def blocked(thread):
+    return _blocking.analyze(thread.ident, thread.native_id).kind not in ("running", "c-code")
+
+def wchan_known(thread):
+    '''Whether this kernel names a blocked thread's wait (it may hide it: "0").'''
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/wchan") as f:
+            return f.read() not in ("", "0")
+    except OSError:
+        return False
+"""
+
+FILE_LOCK_SETUP = """
+path = os.path.join(directory, "locked")
+open(path, "w").close()
+holder = holding({how!r}, path)
+def call():
+    with open(path, "r+") as f:
+        fcntl.{how}(f, fcntl.LOCK_EX)
+"""
+
+FIFO_SETUP = """
+path = os.path.join(directory, "fifo")
+os.mkfifo(path)
+def call():
+    with open(path, "rb") as f:
+        f.read()
+"""
+
+# A listening socket whose accept queue is full drops SYNs (Linux: unless
+# tcp_abort_on_overflow), so the next connect() retries them for minutes.
+CONNECT_SETUP = """
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(0)
+path = "%s:%d" % server.getsockname()
+fillers = []
+for _ in range(64):
+    filler = socket.socket()
+    filler.settimeout(0.5)
+    fillers.append(filler)
+    try:
+        filler.connect(server.getsockname())
+    except socket.timeout:
+        break
+else:
+    print(json.dumps({"skip": "the accept queue never filled: connect does not block"}))
+    sys.exit(0)
+def call():
+    with socket.socket() as s:
+        s.connect(server.getsockname())
+"""
+
+# A unix socket's connect() waits while the listener's backlog is full.
+UNIX_CONNECT_SETUP = """
+path = os.path.join(directory, "listener")
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(0)
+fillers = []
+for _ in range(64):
+    filler = socket.socket(socket.AF_UNIX)
+    filler.setblocking(False)
+    fillers.append(filler)
+    try:
+        filler.connect(path)
+    except BlockingIOError:
+        break
+else:
+    print(json.dumps({"skip": "the backlog never filled: connect does not block"}))
+    sys.exit(0)
+def call():
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+"""
+
+SENDALL_SETUP = """
+a, b = socket.socketpair()
+path = "unix socket"
+def call():
+    a.sendall(b"x" * (64 << 20))
+"""
+
+# name -> (set-up, the system calls it may block in, what the state names,
+#          the errno the caller's cleanup sees)
+WAITS = {
+    "flock": (FILE_LOCK_SETUP.format(how="flock"), ("flock",),
+              "waiting for a lock on {path} (flock)", errno.ENOLCK),
+    "lockf": (FILE_LOCK_SETUP.format(how="lockf"), ("fcntl",),
+              "waiting for a lock on {path} (fcntl)", errno.ENOLCK),
+    "FIFO open": (FIFO_SETUP, ("openat", "open"), "opening FIFO {path} (no writer yet)",
+                  errno.ENXIO),
+    "TCP connect": (CONNECT_SETUP, ("connect",), "connecting to {path}", errno.ETIMEDOUT),
+    "unix connect": (UNIX_CONNECT_SETUP, ("connect",), "connecting to unix socket {path}",
+                     errno.ETIMEDOUT),
+    "sendall": (SENDALL_SETUP, ("sendto",), "writing to {path}", errno.EPIPE),
+}
+
+
+@pytest.mark.parametrize("wait", list(WAITS))
+def test_the_wait_is_interrupted_and_the_cleanup_runs(wait):
+    setup, calls, state, error = WAITS[wait]
+    out = run_json(PRELUDE + setup + """
+victim = threading.Thread(target=library, args=(call,), name="waiter", daemon=True)
+victim.start()
+wait_until(lambda: blocked(victim), what="the victim to block")
+info = next(i for i in ipy_threadkill.threads() if i.ident == victim.ident)
+wchan = wchan_known(victim)
+report = ipy_threadkill.kill(victim, timeout=5)
+victim.join(5)
+free = lock.acquire(timeout=2)
+if "holder" in globals():
+    holder.stdin.close()
+    holder.wait(10)
+print(json.dumps({"died": report.died, "line": str(report), "cleanup_ran": report.cleanup_ran,
+                  "rung": report.rung.name, "alive": victim.is_alive(), "lock_free": free,
+                  "seen": seen, "state": info.state, "plan": info.kill_plan,
+                  "killable": info.killable, "path": path, "wchan": wchan}))
+""")
+    if "skip" in out:
+        pytest.skip(out["skip"])
+    assert out["died"] and not out["alive"], out
+    assert out["rung"] == "SYSCALL", out
+    assert out["seen"] == {"error": error, "finally": True}, out
+    assert out["lock_free"] and out["cleanup_ran"] and "cleanup ran" in out["line"], out
+    assert out["killable"] and out["plan"] in [f"interrupt {name}" for name in calls], out
+    expected = state.format(path=out["path"])
+    if wait == "FIFO open" and not out["wchan"]:
+        expected = f"opening {out['path']}"         # the kernel hides which wait it is
+    if wait == "sendall":
+        assert out["state"].startswith(expected), out
+    else:
+        assert out["state"] == expected, out
+
+
+def test_an_open_relative_to_a_directory_for_writing_is_named_and_ended():
+    """os.open(name, O_WRONLY, dir_fd=...) of a FIFO without a reader: the state
+    names the directory's path and the missing end, and the kill ends it."""
+    out = run_json(PRELUDE + """
+os.mkfifo(os.path.join(directory, "fifo"))
+where = os.open(directory, os.O_RDONLY)
+def call():
+    os.close(os.open("fifo", os.O_WRONLY, dir_fd=where))
+victim = threading.Thread(target=library, args=(call,), name="writer", daemon=True)
+victim.start()
+wait_until(lambda: blocked(victim), what="the victim to block")
+info = next(i for i in ipy_threadkill.threads() if i.ident == victim.ident)
+wchan = wchan_known(victim)
+report = ipy_threadkill.kill(victim, timeout=5)
+victim.join(5)
+print(json.dumps({"died": report.died, "alive": victim.is_alive(), "seen": seen,
+                  "lock_free": lock.acquire(timeout=2), "state": info.state,
+                  "path": os.path.join(directory, "fifo"), "wchan": wchan}))
+""")
+    assert out["died"] and not out["alive"] and out["lock_free"], out
+    assert out["seen"] == {"error": errno.ENXIO, "finally": True}, out
+    words = " (no reader yet)" if out["wchan"] else ""
+    assert out["state"] == f"opening {'FIFO ' * bool(words)}{out['path']}{words}", out
+
+
+def test_a_retried_lock_wait_still_ends_the_thread():
+    """A caller that catches the lock's error and waits again (a lock library's
+    loop) is still ended, and the library's lock is free (3.11 excepted: there
+    the exception stays queued for the retried call, and the report says so)."""
+    out = run_json(PRELUDE + FILE_LOCK_SETUP.format(how="flock") + """
+tries = [0]
+def retrying():
+    while True:
+        try:
+            library(call)
+        except OSError:
+            tries[0] += 1
+victim = threading.Thread(target=retrying, name="retrier", daemon=True)
+victim.start()
+wait_until(lambda: blocked(victim), what="the victim to block")
+report = ipy_threadkill.kill(victim, timeout=5)
+victim.join(5)
+free = lock.acquire(timeout=2)
+holder.stdin.close()
+holder.wait(10)
+print(json.dumps({"died": report.died, "line": str(report), "alive": victim.is_alive(),
+                  "lock_free": free}))
+""")
+    assert out["died"] and not out["alive"], out
+    if out["lock_free"]:
+        assert "cleanup ran" in out["line"], out
+    else:
+        assert "cleanup did NOT finish" in out["line"], out
+    assert out["lock_free"] or sys.version_info[:2] == (3, 11), out
