@@ -235,3 +235,35 @@ print(json.dumps({"died": report.died, "line": str(report), "alive": victim.is_a
     else:
         assert "cleanup did NOT finish" in out["line"], out
     assert out["lock_free"] or sys.version_info[:2] == (3, 11), out
+
+
+def test_a_lock_wait_a_foreign_caller_made_is_refused_and_left_alone():
+    """flock() called through ctypes: its caller is not CPython's, which may take
+    ENOLCK for something else, so the kill refuses and changes nothing; the call
+    takes the lock once the other process lets it go."""
+    out = run_json(PRELUDE + FILE_LOCK_SETUP.format(how="flock") + """
+import ctypes
+flock = ctypes.CDLL(None, use_errno=True).flock
+result = []
+def call():
+    with open(path, "r+") as f:
+        result.append(flock(f.fileno(), fcntl.LOCK_EX))
+victim = threading.Thread(target=library, args=(call,), name="foreign", daemon=True)
+victim.start()
+wait_until(lambda: blocked(victim), what="the victim to block")
+try:
+    ipy_threadkill.kill(victim, timeout=1)
+    refusal = None
+except ipy_threadkill.KillTimeout as exc:
+    refusal = str(exc)
+info = next(i for i in ipy_threadkill.threads() if i.ident == victim.ident)
+holder.stdin.close()
+holder.wait(10)
+victim.join(10)
+print(json.dumps({"refusal": refusal, "plan": info.kill_plan, "alive": victim.is_alive(),
+                  "result": result, "seen": seen}))
+""")
+    assert out["refusal"] and "not CPython's own code" in out["refusal"], out
+    assert out["plan"].startswith("gentle kill impossible"), out
+    assert not out["alive"] and out["result"] == [0], out
+    assert out["seen"] == {"error": None, "finally": True}, out
