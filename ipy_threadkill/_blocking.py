@@ -223,8 +223,8 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
         blocking = Blocking("io-wait", _poll_text(name, frames), name, sc,
                             rung=Rung.SYSCALL)
     elif call.category == "file-lock":
-        text = f"waiting for a lock on {_fds.describe_fd(sc.args[0], frames, cache)} ({name})"
-        blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
+        blocking = Blocking("io-wait", _file_lock_text(name, sc, frames, cache), name, sc,
+                            rung=Rung.SYSCALL)
     elif call.category == "open":
         blocking = Blocking("io-wait", _open_text(name, sc, native_id, frames, cache), name,
                             sc, rung=Rung.SYSCALL)
@@ -246,6 +246,19 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
                         reason="it blocks the signals needed to interrupt "
                                f"{name} (pthread_sigmask)")
     return blocking
+
+
+def _file_lock_text(name, sc, frames, cache):
+    """Words for a file lock wait: the file, and who holds the lock, if known."""
+    fd = sc.args[0] & 0xffffffff
+    text = f"waiting for a lock on {_fds.describe_fd(fd, frames, cache)} ({name})"
+    kinds = (b"FLOCK",) if name == "flock" else (b"POSIX", b"OFDLCK")
+    holders = [pid for pid in _proc.file_lock_holders(fd, kinds) if pid > 0]
+    if os.getpid() in holders:
+        return text + " held by this process"           # through another open file
+    if holders:
+        return text + " held by process " + ", ".join(map(_children.describe, holders[:3]))
+    return text
 
 
 def _c_string(address, limit=_PATH_MAX):

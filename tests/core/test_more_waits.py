@@ -133,9 +133,9 @@ def call():
 #          the errno the caller's cleanup sees)
 WAITS = {
     "flock": (FILE_LOCK_SETUP.format(how="flock"), ("flock",),
-              "waiting for a lock on {path} (flock)", errno.ENOLCK),
+              "waiting for a lock on {path} (flock) held by process {holder} (", errno.ENOLCK),
     "lockf": (FILE_LOCK_SETUP.format(how="lockf"), ("fcntl",),
-              "waiting for a lock on {path} (fcntl)", errno.ENOLCK),
+              "waiting for a lock on {path} (fcntl) held by process {holder} (", errno.ENOLCK),
     "FIFO open": (FIFO_SETUP, ("openat", "open"), "opening FIFO {path} (no writer yet)",
                   errno.ENXIO),
     "TCP connect": (CONNECT_SETUP, ("connect",), "connecting to {path}", errno.ETIMEDOUT),
@@ -157,10 +157,14 @@ wchan = wchan_known(victim)
 report = ipy_threadkill.kill(victim, timeout=5)
 victim.join(5)
 free = lock.acquire(timeout=2)
+holder_pid = None
 if "holder" in globals():
+    holder_pid = holder.pid
     holder.stdin.close()
     holder.wait(10)
-print(json.dumps({"died": report.died, "line": str(report), "cleanup_ran": report.cleanup_ran,
+with open("/proc/self/fdinfo/0", "rb") as f:
+    inode_known = b"ino:" in f.read()
+print(json.dumps({"holder": holder_pid, "inode_known": inode_known, "died": report.died, "line": str(report), "cleanup_ran": report.cleanup_ran,
                   "rung": report.rung.name, "alive": victim.is_alive(), "lock_free": free,
                   "seen": seen, "state": info.state, "plan": info.kill_plan,
                   "killable": info.killable, "path": path, "wchan": wchan}))
@@ -172,10 +176,12 @@ print(json.dumps({"died": report.died, "line": str(report), "cleanup_ran": repor
     assert out["seen"] == {"error": error, "finally": True}, out
     assert out["lock_free"] and out["cleanup_ran"] and "cleanup ran" in out["line"], out
     assert out["killable"] and out["plan"] in [f"interrupt {name}" for name in calls], out
-    expected = state.format(path=out["path"])
+    expected = state.format(path=out["path"], holder=out["holder"])
     if wait == "FIFO open" and not out["wchan"]:
         expected = f"opening {out['path']}"         # the kernel hides which wait it is
-    if wait == "sendall":
+    if out["holder"] and not out["inode_known"]:
+        expected = expected.split(" held by ")[0]   # fdinfo without ino: Linux < 5.14
+    if wait in ("flock", "lockf", "sendall"):      # then a command line, a descriptor
         assert out["state"].startswith(expected), out
     else:
         assert out["state"] == expected, out
