@@ -273,3 +273,35 @@ print(json.dumps({"refusal": refusal, "plan": info.kill_plan, "alive": victim.is
     assert out["plan"].startswith("gentle kill impossible"), out
     assert not out["alive"] and out["result"] == [0], out
     assert out["seen"] == {"error": None, "finally": True}, out
+
+
+@pytest.mark.skipif(sys.version_info[:2] == (3, 10), reason=(
+    "3.10 handles a GIL hand-over at a handler's first instruction before the frame "
+    "says it is there: the exception can still fire as the finally starts"))
+def test_an_error_unwinding_through_a_file_close_is_not_cut_short():
+    """The error leaves through a `with open(...)` whose C __exit__ flushes and
+    closes the file, releasing the GIL for as long as the flush takes: no
+    Python frame says it is cleanup, yet the exception must not be queued
+    there, or it fires in the library's finally and leaves its lock held."""
+    out = run_json(PRELUDE + FILE_LOCK_SETUP.format(how="flock") + """
+def call():
+    with open(os.path.join(directory, "scratch"), "wb", buffering=256 << 20) as out:
+        out.write(b"x" * (128 << 20))        # flushed by the file's C __exit__
+        with open(path, "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+victim = threading.Thread(target=library, args=(call,), name="flusher", daemon=True)
+victim.start()
+wait_until(lambda: blocked(victim), what="the victim to block")
+report = ipy_threadkill.kill(victim, timeout=5)
+victim.join(5)
+free = lock.acquire(timeout=2)
+holder.stdin.close()
+holder.wait(10)
+print(json.dumps({"died": report.died, "line": str(report), "alive": victim.is_alive(),
+                  "lock_free": free, "seen": seen,
+                  "flushed": os.path.getsize(os.path.join(directory, "scratch"))}))
+""")
+    assert out["died"] and not out["alive"], out
+    assert out["seen"] == {"error": errno.ENOLCK, "finally": True}, out
+    assert out["lock_free"] and "cleanup ran" in out["line"], out
+    assert out["flushed"] == 128 << 20, out
