@@ -34,8 +34,8 @@ class Call(NamedTuple):
 # changed": CPython then returns normally and the pending exception fires inside
 # the caller's `with`, so locks are released. accept, connect, writes, file
 # locks and opens would retry or misread a 0, so they fail instead. A sleep that
-# ends early misleads no caller. Writes are left to the gentle rungs: a forced cancel is not tried
-# in them.
+# ends early misleads no caller. Writes, file locks and opens are left to the
+# gentle rungs: a forced cancel is not tried in them.
 _EOF, _TIMEOUT, _NO_CHILD, _ERROR, _RETURN = ("a false end of file", "a false timeout",
                                               "a false 'no child has exited'",
                                               "a false error", "a false return")
@@ -63,10 +63,10 @@ CALLS = {
     **dict.fromkeys(("flock", "fcntl"), Call("file-lock", -errno.ENOLCK, _ERROR,
                                              False, False)),
     # An open that waits (a FIFO without its other end, a device) fails with
-    # ENXIO, "no such device or address", what open() itself says of a FIFO
-    # without a reader opened with O_NONBLOCK: io.FileIO and os.open retry only
-    # EINTR and raise the rest as OSError naming the file (fileio.c,
-    # posixmodule.c). ENOENT or EACCES would tell a caller to create the file or
-    # change its mode; EAGAIN to try again.
+    # ENXIO, "no such device or address": what open() itself says when a FIFO
+    # with no reader is opened for writing with O_NONBLOCK. io.FileIO and os.open
+    # retry only EINTR and raise the rest as OSError naming the file (fileio.c,
+    # posixmodule.c, 3.9 to 3.14). ENOENT or EACCES would tell a caller to create
+    # the file or change its mode; EAGAIN to try again.
     **dict.fromkeys(("openat", "open"), Call("open", -errno.ENXIO, _ERROR, False, False)),
 }

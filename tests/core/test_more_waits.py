@@ -164,7 +164,8 @@ if "holder" in globals():
     holder.wait(10)
 with open("/proc/self/fdinfo/0", "rb") as f:
     inode_known = b"ino:" in f.read()
-print(json.dumps({"holder": holder_pid, "inode_known": inode_known, "died": report.died, "line": str(report), "cleanup_ran": report.cleanup_ran,
+print(json.dumps({"holder": holder_pid, "inode_known": inode_known, "died": report.died,
+                  "line": str(report), "cleanup_ran": report.cleanup_ran,
                   "rung": report.rung.name, "alive": victim.is_alive(), "lock_free": free,
                   "seen": seen, "state": info.state, "plan": info.kill_plan,
                   "killable": info.killable, "path": path, "wchan": wchan}))
