@@ -7,14 +7,18 @@ try/finally; the error unwinds through it, then the kill's exception ends the
 thread. Each victim runs in a child interpreter with a deadline; the child
 must exit 0 with nothing on stderr.
 """
+import ctypes
 import errno
+import socket
 import sys
 
 import pytest
 
+from ipy_threadkill import _blocking, _proc, _syscalls
 from tests import run_json
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs /proc")
+fcntl = pytest.importorskip("fcntl")
 
 PRELUDE = """
 import errno, fcntl, json, os, socket, subprocess, sys, tempfile, threading
@@ -306,3 +310,49 @@ print(json.dumps({"died": report.died, "line": str(report), "alive": victim.is_a
     assert out["seen"] == {"error": errno.ENOLCK, "finally": True}, out
     assert out["lock_free"] and "cleanup ran" in out["line"], out
     assert out["flushed"] == 128 << 20, out
+
+
+# --- The words, from calls described to analyze() ---------------------------
+
+def _analyze(name, *args):
+    """What analyze() makes of a thread no Python code knows, blocked in `name`."""
+    if name not in _syscalls.NUMBERS:
+        pytest.skip(f"no {name} on this machine")
+    sc = _proc.Syscall(_syscalls.NUMBERS[name], tuple(args) + (0,) * (6 - len(args)), 0, 0)
+    return _blocking.analyze(None, None, syscall=sc)
+
+
+def test_only_fcntl_lock_waits_are_interrupted(tmp_path):
+    with open(tmp_path / "file", "w") as f:
+        waiting = _analyze("fcntl", f.fileno(), fcntl.F_SETLKW)
+        other = _analyze("fcntl", f.fileno(), fcntl.F_GETFL)
+    assert waiting.gentle and waiting.syscall_name == "fcntl", waiting
+    assert waiting.description == f"waiting for a lock on {tmp_path / 'file'} (fcntl)"
+    assert not other.gentle and other.rung is None, other
+    assert "cannot be interrupted" in other.reason
+
+
+@pytest.mark.parametrize("family, address, words", [
+    ("AF_INET6", ("::1", 8080), "[::1]:8080"),
+    ("AF_INET", ("192.0.2.7", 443), "192.0.2.7:443"),
+    ("AF_UNIX", "/run/some.sock", "unix socket /run/some.sock"),
+    ("AF_UNIX", b"\0abstract", "@abstract"),
+])
+def test_a_connect_names_the_address_it_was_given(family, address, words):
+    family = getattr(socket, family)
+    if family == socket.AF_UNIX:
+        raw = address.encode() if isinstance(address, str) else address
+        sockaddr = family.to_bytes(2, sys.byteorder) + raw
+    else:
+        port = address[1].to_bytes(2, "big")
+        packed = socket.inet_pton(family, address[0])
+        sockaddr = family.to_bytes(2, sys.byteorder) + port + (
+            packed if family == socket.AF_INET else bytes(4) + packed + bytes(4))
+    buffer = ctypes.create_string_buffer(sockaddr, len(sockaddr))
+    blocking = _analyze("connect", 99, ctypes.addressof(buffer), len(sockaddr))
+    assert blocking.description == f"connecting to {words}", blocking
+
+
+def test_an_unreadable_path_or_address_still_reads_as_a_wait():
+    assert _analyze("openat", 2**32 - 100, 8, 0).description == "opening a file"
+    assert _analyze("connect", 99, 8, 16).description.startswith("connecting fd 99")
