@@ -6,6 +6,7 @@ snapshot shows the result in words; the engine acts on the objects found here
 (a Condition's waiter lock, child process ids, the system call to interrupt).
 """
 import os
+import socket
 import sys
 import threading
 import time
@@ -16,9 +17,15 @@ from . import _children, _compat, _fds, _frames, _locks, _native_stack, _proc, _
 from .report import Rung
 
 TIMER_ABSTIME = 1
+# Linux's fcntl commands that wait for a lock (F_SETLKW, F_OFD_SETLKW; on 64-bit
+# machines F_SETLKW64 is F_SETLKW): fcntl's other commands do not block.
+_FCNTL_LOCK_WAITS = (7, 38)
+_AT_FDCWD = -100
+_O_ACCMODE, _O_RDONLY = 3, 0
+_PATH_MAX = 4096
 # How a call on a file descriptor reads, by its category (see _syscalls).
 _FD_VERBS = {"read": "reading from", "write": "writing to",
-             "accept": "waiting for a connection on", "connect": "connecting"}
+             "accept": "waiting for a connection on"}
 
 # How to describe the object a Condition.wait() serves, by the caller's function.
 _CONDITION_USERS = {
@@ -201,6 +208,8 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
 
     if name == "futex":
         return _futex(ident, sc, frames, all_frames)
+    if name == "fcntl" and sc.args[1] not in _FCNTL_LOCK_WAITS:
+        call = None                     # no lock wait: nothing known to interrupt
     if call is None:
         return Blocking("syscall", f"blocked in system call {name or sc.nr}", name, sc,
                         gentle=False, rung=None,
@@ -216,6 +225,17 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
     elif call.category == "poll":
         blocking = Blocking("io-wait", _poll_text(name, frames, all_frames), name, sc,
                             rung=Rung.SYSCALL)
+    elif call.category == "file-lock":
+        blocking = Blocking("io-wait", _file_lock_text(name, sc, frames, cache), name, sc,
+                            rung=Rung.SYSCALL)
+    elif call.category == "open":
+        blocking = Blocking("io-wait", _open_text(name, sc, native_id, frames, cache), name,
+                            sc, rung=Rung.SYSCALL)
+    elif call.category == "connect":
+        peer = _sockaddr_text(sc.args[1], sc.args[2])
+        text = f"connecting to {peer}" if peer else \
+            f"connecting {_fds.describe_fd(sc.args[0], frames, cache)}"
+        blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
     elif call.category in _FD_VERBS:
         text = f"{_FD_VERBS[call.category]} {_fds.describe_fd(sc.args[0], frames, cache)}"
         blocking = Blocking("io-wait", text, name, sc, rung=Rung.SYSCALL)
@@ -229,6 +249,83 @@ def analyze(ident, native_id, frame=None, all_frames=None, signum=None, *,
                         reason="it blocks the signals needed to interrupt "
                                f"{name} (pthread_sigmask)")
     return blocking
+
+
+def _file_lock_text(name, sc, frames, cache):
+    """Words for a file lock wait: the file, and who holds the lock, if known."""
+    fd = sc.args[0] & 0xffffffff
+    text = f"waiting for a lock on {_fds.describe_fd(fd, frames, cache)} ({name})"
+    kinds = (b"FLOCK",) if name == "flock" else (b"POSIX", b"OFDLCK")
+    holders = [pid for pid in _proc.file_lock_holders(fd, kinds) if pid > 0]
+    if os.getpid() in holders:
+        return text + " held by this process"           # through another open file
+    if holders:
+        return text + " held by process " + ", ".join(map(_children.describe, holders[:3]))
+    return text
+
+
+def _c_string(address, limit=_PATH_MAX):
+    """The NUL-terminated bytes at `address` in this process, read a page at a
+    time (the string may end just before an unmapped page); None if unreadable
+    or longer than `limit`."""
+    page = 4096
+    data = b""
+    while address and len(data) < limit:
+        chunk = _memory.read(address, page - address % page)
+        if chunk is None:
+            return None
+        end = chunk.find(b"\0")
+        if end >= 0:
+            return data + chunk[:end]
+        data += chunk
+        address += len(chunk)
+    return None
+
+
+def _sockaddr_text(address, size):
+    """The address a connect() is given (a sockaddr in the caller's memory), as
+    "host:port" or a unix socket's path; None if it cannot be read."""
+    data = _memory.read(address, size) if 2 < size <= 128 else None
+    if data is None:
+        return None
+    family = int.from_bytes(data[:2], sys.byteorder)
+    try:
+        if family == socket.AF_INET and size >= 8:
+            return _fds.address_text((socket.inet_ntop(family, data[4:8]),
+                                      int.from_bytes(data[2:4], "big")))
+        if family == socket.AF_INET6 and size >= 24:
+            return _fds.address_text((socket.inet_ntop(family, data[8:24]),
+                                      int.from_bytes(data[2:4], "big")))
+    except (OSError, ValueError):
+        return None
+    if family == getattr(socket, "AF_UNIX", None):
+        path = data[2:]
+        if path[:1] == b"\0":
+            return _fds.address_text(path)           # abstract: shown with its @
+        return "unix socket " + os.fsdecode(path.split(b"\0", 1)[0])
+    return None
+
+
+def _open_text(name, sc, native_id, frames, cache):
+    """Words for a blocked open: the file, and for a FIFO which end it waits for.
+    The path is read from the caller's memory; the file itself is not touched
+    (a stat could block where the open does)."""
+    dirfd, address, flags = (sc.args[0], sc.args[1], sc.args[2]) if name == "openat" \
+        else (_AT_FDCWD, sc.args[0], sc.args[1])
+    raw = _c_string(address)
+    if not raw:
+        return "opening a file"
+    path = os.fsdecode(raw)
+    dirfd &= 0xffffffff                 # an int: the register's upper half is not its
+    dirfd = dirfd - (1 << 32) if dirfd >= 1 << 31 else dirfd
+    if not path.startswith("/") and dirfd != _AT_FDCWD:
+        path = f"{_fds.describe_fd(dirfd, frames, cache)}/{path}"
+    # The kernel's name for the wait of a FIFO's open for its other end.
+    wchan = _proc.read(f"{_proc.TASKS}/{native_id}/wchan") if native_id else None
+    if wchan == b"wait_for_partner":
+        other = "writer" if flags & _O_ACCMODE == _O_RDONLY else "reader"
+        return f"opening FIFO {path} (no {other} yet)"
+    return f"opening {path}"
 
 
 def _signal_blocked(native_id, signum, cache):

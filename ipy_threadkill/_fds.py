@@ -44,14 +44,15 @@ def describe_fd(fd, frames, cache=None):
             except OSError:
                 continue
             if name:                          # a socketpair's ends have no names
-                return what + words + _address(name)
+                return what + words + address_text(name)
         return f"{what} (fd {fd})"
     if target is None:
         return f"fd {fd}"
     return _describe_socket_inode(int(target[8:-1]), fd, cache)
 
 
-def _address(addr):
+def address_text(addr):
+    """A socket address as Python gives it, in words: "host:port", a path."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         host = f"[{addr[0]}]" if ":" in str(addr[0]) else addr[0]
         return f"{host}:{addr[1]}"

@@ -164,7 +164,7 @@ def in_cleanup(stack):
     cut short, it leaves locks held and files half written."""
     for frame in stack:
         code = frame.f_code
-        if code.co_name in _EXIT_NAMES:
+        if code.co_name in _EXIT_NAMES or _calling_exit(frame):
             return True
         lines = _finally_lines.get(code)
         if lines is None:
@@ -175,6 +175,18 @@ def in_cleanup(stack):
         if lines and frame.f_lineno in lines:
             return True
     return False
+
+
+_WITH_EXCEPT_START = dis.opmap["WITH_EXCEPT_START"]
+
+
+def _calling_exit(frame):
+    """Whether `frame` is calling its `with` statement's __exit__ as an exception
+    unwinds it. An __exit__ written in C (a file's, which closes it and may
+    release the GIL to flush and close) has no frame of its own to tell."""
+    code = frame.f_code.co_code
+    at = frame.f_lasti
+    return 0 <= at < len(code) and code[at] == _WITH_EXCEPT_START
 
 
 # The instruction a handler starts with: from 3.11, every handler pushes the

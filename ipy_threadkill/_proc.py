@@ -362,3 +362,28 @@ def command(pid):
     """The command line of process `pid` as one string ('' if unknown)."""
     text = read(f"/proc/{pid}/cmdline")
     return text.replace(b"\0", b" ").decode(errors="replace").strip() if text else ""
+
+
+def file_lock_holders(fd, kinds):
+    """The pids holding a lock of one of `kinds` (b"FLOCK", b"POSIX", b"OFDLCK")
+    on the file open as this process's descriptor `fd`, from /proc/locks; an
+    OFD lock names no process (-1). Empty where the kernel does not say which
+    file a descriptor is (fdinfo's ino, Linux 5.14+): the file itself is not
+    looked at, as a stat could block where the lock wait does."""
+    info = read(f"/proc/self/fdinfo/{fd}") or b""
+    inode = next((line.split()[1] for line in info.splitlines()
+                  if line.startswith(b"ino:") and len(line.split()) == 2), None)
+    if inode is None:
+        return []
+    holders = []
+    # "1: FLOCK  ADVISORY  WRITE 4242 00:2f:1234 0 EOF"; a lock waited for is
+    # followed by its waiters, whose lines say "->" after the number.
+    for line in (read("/proc/locks") or b"").splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] in kinds \
+                and fields[5].rsplit(b":", 1)[-1].lstrip(b"0") == inode.lstrip(b"0"):
+            try:
+                holders.append(int(fields[4]))
+            except ValueError:
+                continue
+    return holders

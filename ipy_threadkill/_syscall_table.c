@@ -20,8 +20,11 @@ static const struct { const char *name; long nr; } syscall_numbers[] = {
     SYSCALL_ENTRY(rt_sigsuspend), SYSCALL_ENTRY(openat), SYSCALL_ENTRY(flock),
     SYSCALL_ENTRY(fcntl), SYSCALL_ENTRY(ioctl), SYSCALL_ENTRY(msgrcv),
     SYSCALL_ENTRY(semtimedop), SYSCALL_ENTRY(mq_timedreceive),
-    /* Not on every architecture (aarch64 has no select, poll, epoll_wait or
-     * pause), nor in older kernels' headers. */
+    /* Not on every architecture (aarch64 has no open, select, poll, epoll_wait
+     * or pause), nor in older kernels' headers. */
+#ifdef SYS_open
+    SYSCALL_ENTRY(open),
+#endif  /* SYS_open */
 #ifdef SYS_nanosleep
     SYSCALL_ENTRY(nanosleep),
 #endif  /* SYS_nanosleep */
