@@ -214,13 +214,31 @@ def is_libc(path):
     return os.path.basename(path).startswith(_LIBC_PREFIXES)
 
 
-def syscall_caller(sp):
+class SharedMaps:
+    """One read of /proc/self/maps for the callers of many blocked calls, made
+    when the first is looked up. A map read after a call was seen blocked holds
+    every object on its stack (they were mapped before it made the call); one
+    read earlier may lack a library loaded since. At 1,000 threads the map has
+    thousands of rows (two per thread stack): reading it once per call site made
+    a first snapshot cost over a second."""
+
+    def __init__(self):
+        self._maps = None
+
+    def get(self):
+        if self._maps is None:
+            self._maps = _Maps()
+        return self._maps
+
+
+def syscall_caller(sp, maps=None):
     """The object that called the C library function the thread is blocked in:
     the first return address on its stack outside the C library. None if it
-    cannot be told."""
+    cannot be told. `maps`: a SharedMaps created after the call was seen
+    blocked; without it, the map is read afresh."""
     if not _machine_ok():
         return None
-    maps = _Maps()
+    maps = maps.get() if maps is not None else _Maps()
     try:
         return next((path for address, path in _objects_above(sp, maps)
                      if not is_libc(path) and _may_call_out(address, path, maps)), None)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import _blocking, _frames, _hooks, _kernel, _origin, _proc, engine
+from . import _blocking, _frames, _hooks, _kernel, _native_stack, _origin, _proc, engine
 from ._identity import ThreadIdentity, native_id_of, resolve
 from ._text import one_line
 from .errors import NoSuchThread
@@ -128,7 +128,16 @@ class _Scan:
             rows.append((ident, thread, self._identity(ident, native_id_of(ident, thread)),
                          frame))
         known = {row[2].native_id for row in rows}
-        infos = [self._python_info(*row, frames, boot) for row in rows]
+        looks = [self._look(identity, frame, frames, self.signum)
+                 for _, _, identity, frame in rows]
+        # Judged once every system call has been read: then one read of the
+        # memory map serves every caller looked up (see SharedMaps).
+        maps = _native_stack.SharedMaps()
+        for seen, _, fresh in looks:
+            if fresh:
+                seen.blocking = engine.judge(seen.blocking, self.owner._sites, maps=maps)
+        infos = [self._python_info(*row, seen, percent, boot)
+                 for row, (seen, percent, _) in zip(rows, looks)]
         tasks = _proc.task_ids() or ()
         finishing = self._finishing(known, tasks)
         infos += [self._foreign_info(tid, boot)
@@ -168,8 +177,8 @@ class _Scan:
                 self.owner._identities[key] = identity
         return identity
 
-    def _look(self, identity, frame, analyze):
-        """(Blocking, where, cpu seconds, cpu %, static) of a thread; what did not
+    def _look(self, identity, frame, frames, signum):
+        """(_Seen, cpu %, whether analysed afresh) of a thread; what did not
         change since the previous snapshot is not looked at again."""
         cpu = _cpu_seconds(identity)
         # CPU % over this thread's own window: a scan can take long (a thread
@@ -182,25 +191,25 @@ class _Scan:
         if cpu is not None and before is not None and before.cpu is not None \
                 and now > before.when:
             percent = max(0.0, 100.0 * (cpu - before.cpu) / (now - before.when))
-        if before is not None and before.unchanged(cpu, frame):
-            blocking, where = _blocking.refreshed(before.blocking), before.where
+        fresh = before is None or not before.unchanged(cpu, frame)
+        if fresh:
+            blocking = _blocking.analyze(identity.ident, identity.native_id, frame, frames,
+                                         signum, cache=self.cache)
+            where = self._where(frame)
         else:
-            blocking, where = analyze(), self._where(frame)
+            blocking, where = _blocking.refreshed(before.blocking), before.where
         static = before.static if before is not None else None
-        self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
-                               blocking, where, static)
-        return blocking, where, cpu, percent, static
+        seen = self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
+                                      blocking, where, static)
+        return seen, percent, fresh
 
-    def _python_info(self, ident, thread, identity, frame, frames, boot):
+    def _python_info(self, ident, thread, identity, frame, seen, percent, boot):
         native = identity.native_id
-        blocking, where, cpu, percent, static = self._look(
-            identity, frame, lambda: engine.judge(_blocking.analyze(
-                ident, native, frame, frames, self.signum, cache=self.cache),
-                self.owner._sites))
+        blocking, where, cpu, static = seen.blocking, seen.where, seen.cpu, seen.static
         if static is None:
             # What a thread is never changes: read once per thread.
             kind = "threading" if thread is not None and not _is_dummy(thread) else "bare"
-            static = self.seen[identity.ident, native].static = (
+            static = seen.static = (
                 kind, _kernel.kernel_reason(ident, thread), self.cells.origin(ident, thread))
         kind, reason, origin = static
         state, state_kind = blocking.description, blocking.kind
@@ -227,9 +236,8 @@ class _Scan:
         if comm is None:
             return None                       # ended since the task list was read
         identity = self._identity(None, tid)
-        blocking, _, cpu, percent, _ = self._look(
-            identity, None,
-            lambda: _blocking.analyze(None, tid, None, {}, None, cache=self.cache))
+        seen, percent, _ = self._look(identity, None, {}, None)
+        blocking, cpu = seen.blocking, seen.cpu
         name = comm.decode(errors="replace").strip()
         reason = _kernel.foreign_reason(name)
         return _info(
