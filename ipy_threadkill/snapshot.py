@@ -87,13 +87,16 @@ class Snapshotter:
 
 
 class _Seen:
-    """What the previous snapshot learnt about one thread."""
+    """What the previous snapshot learnt about one thread: its CPU sample, the
+    Blocking found when it was last analysed, and the ThreadInfo made of them."""
 
-    __slots__ = ("cpu", "when", "frame_id", "lasti", "blocking", "where", "static")
+    __slots__ = ("cpu", "when", "frame_id", "lasti", "blocking", "where", "static",
+                 "info", "pending")
 
     def __init__(self, cpu, when, frame_id, lasti, blocking, where, static):
         self.cpu, self.when, self.frame_id, self.lasti = cpu, when, frame_id, lasti
         self.blocking, self.where, self.static = blocking, where, static
+        self.info, self.pending = None, False
 
     def unchanged(self, cpu, frame):
         """Whether the thread cannot have moved since: it used no CPU at all (its
@@ -191,17 +194,16 @@ class _Scan:
         if cpu is not None and before is not None and before.cpu is not None \
                 and now > before.when:
             percent = max(0.0, 100.0 * (cpu - before.cpu) / (now - before.when))
-        fresh = before is None or not before.unchanged(cpu, frame)
-        if fresh:
-            blocking = _blocking.analyze(identity.ident, identity.native_id, frame, frames,
-                                         signum, cache=self.cache)
-            where = self._where(frame)
-        else:
-            blocking, where = _blocking.refreshed(before.blocking), before.where
-        static = before.static if before is not None else None
+        if before is not None and before.unchanged(cpu, frame):
+            before.when = now
+            self.seen[key] = before
+            return before, percent, False
+        blocking = _blocking.analyze(identity.ident, identity.native_id, frame, frames,
+                                     signum, cache=self.cache)
         seen = self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
-                                      blocking, where, static)
-        return seen, percent, fresh
+                                      blocking, self._where(frame),
+                                      before.static if before is not None else None)
+        return seen, percent, True
 
     def _python_info(self, ident, thread, identity, frame, seen, percent, boot):
         native = identity.native_id
@@ -212,24 +214,44 @@ class _Scan:
             static = seen.static = (
                 kind, _kernel.kernel_reason(ident, thread), self.cells.origin(ident, thread))
         kind, reason, origin = static
-        state, state_kind = blocking.description, blocking.kind
+        pending = ident in self.pending
+        alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
+        previous, named = seen.info, kind == "threading"
+        if previous is not None and previous.alive == alive and seen.pending == pending \
+                and not blocking.details.get("gil") \
+                and (blocking.until is None or blocking.gentle):
+            # Not moved since the previous snapshot, which made `previous` of the
+            # same Blocking: only the clocks, and a name or daemon flag (which any
+            # thread may set), can read differently.
+            info = object.__new__(ThreadInfo)
+            fields = info.__dict__
+            fields.update(previous.__dict__)
+            fields.update(identity=identity, age=_age(identity.started, boot), cpu_seconds=cpu,
+                          cpu_percent=percent,
+                          name=thread.name if named else previous.name,
+                          daemon=thread.daemon if named else None)
+            if blocking.until is not None:
+                fields["state"] = _state(_blocking.description_now(blocking), pending)
+            seen.info = info
+            return info
+        description = _blocking.description_now(blocking)
+        state, state_kind = description, blocking.kind
         if blocking.details.get("gil") and percent is not None and percent < _STARVED_PERCENT:
             state, state_kind = "waiting for the GIL", "gil"
-        alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
-        plan, rung, killable = _plan(blocking, reason, alive)
-        if ident in self.pending:
-            state = f"kill pending · {state}"
+        plan, rung, killable = _plan(blocking, description, reason, alive)
+        if pending:
             plan = ("a kill is pending: it ends when its C call returns (a new kill joins "
                     "it; cancel_kill() withdraws it)")
-        return _info(
+        seen.info, seen.pending = _info(
             identity=identity, ident=ident, native_id=native,
-            name=thread.name if kind == "threading" else f"<bare thread {ident}>",
-            daemon=thread.daemon if kind == "threading" else None,
+            name=thread.name if named else f"<bare thread {ident}>",
+            daemon=thread.daemon if named else None,
             alive=alive, age=_age(identity.started, boot), kind=kind,
-            state=state, state_kind=state_kind, cpu_seconds=cpu, cpu_percent=percent,
-            where=where, started_by=origin.text if origin else None,
+            state=_state(state, pending), state_kind=state_kind, cpu_seconds=cpu,
+            cpu_percent=percent, where=where, started_by=origin.text if origin else None,
             started_by_cell=origin.cell if origin else None, kernel_reason=reason,
-            killable=killable, kill_plan=plan, expected_rung=rung)
+            killable=killable, kill_plan=plan, expected_rung=rung), pending
+        return seen.info
 
     def _foreign_info(self, tid, boot):
         comm = _proc.read(f"{_proc.TASKS}/{tid}/comm")
@@ -243,7 +265,8 @@ class _Scan:
         return _info(
             identity=identity, ident=None, native_id=tid, name=name, daemon=None,
             alive=blocking.kind != "finished", age=_age(identity.started, boot),
-            kind="foreign", state=blocking.description, state_kind=blocking.kind,
+            kind="foreign", state=_blocking.description_now(blocking),
+            state_kind=blocking.kind,
             cpu_seconds=cpu, cpu_percent=percent, where="", started_by=None,
             started_by_cell=None, kernel_reason=reason, killable=False,
             kill_plan="cannot kill: no Python code runs in it (a C library's thread)",
@@ -266,14 +289,19 @@ def _info(**fields):
     return info
 
 
-def _plan(blocking, reason, alive):
-    """(kill plan, expected rung, killable) for a Python thread."""
+def _state(state, pending):
+    return f"kill pending · {state}" if pending else state
+
+
+def _plan(blocking, description, reason, alive):
+    """(kill plan, expected rung, killable) for a Python thread; `description`
+    is blocking's as it reads now."""
     if not alive:
         return "nothing to do: it has finished", None, False
     if reason is not None:
         return f"refused: {reason}", None, False
     if not blocking.gentle:
-        return f"gentle kill impossible: {blocking.description}", None, True
+        return f"gentle kill impossible: {description}", None, True
     rung = blocking.rung
     if blocking.kind == "condition":
         what = blocking.details.get("serves", "a Condition").split(" ", 1)[-1]
