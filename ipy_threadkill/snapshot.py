@@ -74,7 +74,10 @@ class Snapshotter:
         self._seen = {}            # (ident, native id) -> _Seen, from the previous snapshot
         self._identities = {}      # (ident, native id) -> ThreadIdentity (read once)
         self._masks = {}           # (native id, signal) -> blocked? (read once)
-        self._python_tids = {}     # native id -> when last seen running Python
+        self._python_tids = set()  # native ids that ran Python at the previous snapshot
+        self._python_when = None   # when that snapshot was taken
+        self._leaving = {}         # native id -> when last seen running Python, for tids
+                                   # that left Python less than _EXIT_GRACE ago
         self._sites = engine.CallSites()   # who made each blocked call (read once)
 
     def take(self, *, include_kernel=False):
@@ -146,11 +149,7 @@ class _Scan:
         infos += [self._foreign_info(tid, boot)
                   for tid in tasks if tid not in known and tid not in finishing]
         infos = [i for i in infos if i is not None]
-        self.owner._seen = self.seen
-        self.owner._identities = {k: v for k, v in self.owner._identities.items()
-                                  if k in self.seen}
-        tids = {i.native_id for i in infos}
-        self.owner._masks = {k: v for k, v in self.owner._masks.items() if k[0] in tids}
+        self._forget_the_gone(infos)
         main = threading.main_thread().ident
         infos.sort(key=lambda i: (i.ident != main, _KIND_ORDER[i.kind], -(i.age or 0.0)))
         if include_kernel:
@@ -160,13 +159,26 @@ class _Scan:
     def _finishing(self, known, tasks):
         """Tids that ran Python within _EXIT_GRACE and no longer do: threads
         past their Python part, on their way out. Remembers `known` for the next scan."""
-        now = time.monotonic()
+        owner, now = self.owner, time.monotonic()
+        # A tid the previous scan knew was last seen running Python at that scan.
+        leaving = dict.fromkeys(owner._python_tids - known, owner._python_when)
+        leaving.update(owner._leaving)
         alive = set(tasks)
-        finishing = {tid: when for tid, when in self.owner._python_tids.items()
-                     if tid in alive and tid not in known and now - when < _EXIT_GRACE}
-        self.owner._python_tids = dict(finishing)
-        self.owner._python_tids.update((tid, now) for tid in known if tid is not None)
-        return finishing
+        owner._leaving = {tid: when for tid, when in leaving.items()
+                          if tid in alive and tid not in known and now - when < _EXIT_GRACE}
+        owner._python_tids, owner._python_when = known, now
+        return owner._leaving
+
+    def _forget_the_gone(self, infos):
+        """Keeps this scan's _Seen for the next one, and drops what was read once
+        for threads that are gone (set differences: most scans lose none)."""
+        owner = self.owner
+        owner._seen = self.seen
+        for key in owner._identities.keys() - self.seen.keys():
+            del owner._identities[key]
+        tids = {i.native_id for i in infos}
+        for key in [key for key in owner._masks if key[0] not in tids]:
+            del owner._masks[key]
 
     def _identity(self, ident, native):
         """The ThreadIdentity resolve() computes, its start time read only once:
