@@ -288,6 +288,10 @@ def _interpreter_objects():
 
 
 _interpreter = None
+# path -> is_interpreter_code(path). A path is resolved through its symbolic
+# links once: a first snapshot asks it for every blocked call site (hundreds,
+# nearly all of one path), and realpath costs a system call per component.
+_interpreter_paths = {}
 
 
 def is_interpreter_code(path):
@@ -296,12 +300,19 @@ def is_interpreter_code(path):
     global _interpreter
     if not path or not path.startswith("/"):
         return False
+    known = _interpreter_paths.get(path)
+    if known is not None:
+        return known
     if _interpreter is None:
         _interpreter = _interpreter_objects()
     paths, directories = _interpreter
     real = os.path.realpath(path)
-    return (real in paths or os.path.basename(real).startswith("libpython")
-            or os.path.dirname(real) in directories)
+    known = (real in paths or os.path.basename(real).startswith("libpython")
+             or os.path.dirname(real) in directories)
+    if len(_interpreter_paths) > 256:
+        _interpreter_paths.clear()
+    _interpreter_paths[path] = known
+    return known
 
 
 _verdicts = {}
