@@ -129,17 +129,12 @@ def _sleep_left(until):
     return f"sleeping ({_seconds(max(0.0, until - time.time()))} left)"
 
 
-def refreshed(blocking):
-    """`blocking` as it reads now, for a thread known not to have moved since."""
+def description_now(blocking):
+    """`blocking.description` as it reads now, for a thread known not to have
+    moved since it was analysed: a sleep's time left goes down."""
     if blocking.until is None:
-        return blocking
-    # A copy with one field changed, made without the frozen __init__ (which costs
-    # more than the rest of an unchanged thread's snapshot).
-    fresh = object.__new__(Blocking)
-    fresh.__dict__.update(blocking.__dict__,
-                          description=_sleep_left(blocking.until)
-                          + blocking.details.get("suffix", ""))
-    return fresh
+        return blocking.description
+    return _sleep_left(blocking.until) + blocking.details.get("suffix", "")
 
 
 def _seconds(value):

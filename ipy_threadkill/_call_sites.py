@@ -18,15 +18,17 @@ def interrupts(blocking):
         and not (blocking.kind == "child" and blocking.children)
 
 
-def judge(blocking, sites=None, cannot_interrupt=None):
+def judge(blocking, sites=None, cannot_interrupt=None, maps=None):
     """`blocking` as the ladder acts on it: a call the interrupt rung is for but
     must not (or cannot) touch is no gentle case, and says why. The ladder judges
     each look at its victim with it, the snapshot each thread's plan.
 
     `sites`: the CallSites of the calls seen so far; `cannot_interrupt`: why no
-    call can be interrupted here, if so."""
+    call can be interrupted here, if so; `maps`: a _native_stack.SharedMaps
+    created after `blocking` was seen, to read its caller with."""
     if blocking.gentle and interrupts(blocking):
-        why = cannot_interrupt or (sites if sites is not None else CallSites()).refusal(blocking)
+        why = cannot_interrupt or (sites if sites is not None else CallSites()).refusal(
+            blocking, maps)
         if why:
             return dataclasses.replace(blocking, gentle=False, rung=None, reason=why)
     return blocking
@@ -39,7 +41,7 @@ class CallSites:
         self.callers = {}             # blocked call site -> the object that made the call
         self.rewritten = set()        # call sites whose result was rewritten
 
-    def refusal(self, blocking):
+    def refusal(self, blocking, maps=None):
         """Why the blocked call's result must not be rewritten, or None.
 
         A rewritten result means what the rung intends only to a caller known
@@ -56,7 +58,7 @@ class CallSites:
         if site not in self.callers:
             if len(self.callers) > 4096:            # a long-lived snapshotter's: bound it
                 self.callers.clear()
-            self.callers[site] = _native_stack.syscall_caller(sc.sp)
+            self.callers[site] = _native_stack.syscall_caller(sc.sp, maps)
         caller = self.callers[site]
         if _native_stack.is_interpreter_code(caller):
             return None

@@ -214,13 +214,31 @@ def is_libc(path):
     return os.path.basename(path).startswith(_LIBC_PREFIXES)
 
 
-def syscall_caller(sp):
+class SharedMaps:
+    """One read of /proc/self/maps for the callers of many blocked calls, made
+    when the first is looked up. A map read after a call was seen blocked holds
+    every object on its stack (they were mapped before it made the call); one
+    read earlier may lack a library loaded since. At 1,000 threads the map has
+    thousands of rows (two per thread stack): reading it once per call site made
+    a first snapshot cost over a second."""
+
+    def __init__(self):
+        self._maps = None
+
+    def get(self):
+        if self._maps is None:
+            self._maps = _Maps()
+        return self._maps
+
+
+def syscall_caller(sp, maps=None):
     """The object that called the C library function the thread is blocked in:
     the first return address on its stack outside the C library. None if it
-    cannot be told."""
+    cannot be told. `maps`: a SharedMaps created after the call was seen
+    blocked; without it, the map is read afresh."""
     if not _machine_ok():
         return None
-    maps = _Maps()
+    maps = maps.get() if maps is not None else _Maps()
     try:
         return next((path for address, path in _objects_above(sp, maps)
                      if not is_libc(path) and _may_call_out(address, path, maps)), None)
@@ -270,6 +288,10 @@ def _interpreter_objects():
 
 
 _interpreter = None
+# path -> is_interpreter_code(path). A path is resolved through its symbolic
+# links once: a first snapshot asks it for every blocked call site (hundreds,
+# nearly all of one path), and realpath costs a system call per component.
+_interpreter_paths = {}
 
 
 def is_interpreter_code(path):
@@ -278,12 +300,19 @@ def is_interpreter_code(path):
     global _interpreter
     if not path or not path.startswith("/"):
         return False
+    known = _interpreter_paths.get(path)
+    if known is not None:
+        return known
     if _interpreter is None:
         _interpreter = _interpreter_objects()
     paths, directories = _interpreter
     real = os.path.realpath(path)
-    return (real in paths or os.path.basename(real).startswith("libpython")
-            or os.path.dirname(real) in directories)
+    known = (real in paths or os.path.basename(real).startswith("libpython")
+             or os.path.dirname(real) in directories)
+    if len(_interpreter_paths) > 256:
+        _interpreter_paths.clear()
+    _interpreter_paths[path] = known
+    return known
 
 
 _verdicts = {}

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from . import _blocking, _call_sites, _frames, _hooks, _kernel, _origin, _proc, engine
+from . import _blocking, _call_sites, _frames, _hooks, _kernel, _native_stack, _origin, _proc, \
+    engine
 from ._identity import ThreadIdentity, native_id_of, resolve
 from ._text import one_line
 from .errors import NoSuchThread
@@ -74,7 +75,10 @@ class Snapshotter:
         self._seen = {}            # (ident, native id) -> _Seen, from the previous snapshot
         self._identities = {}      # (ident, native id) -> ThreadIdentity (read once)
         self._masks = {}           # (native id, signal) -> blocked? (read once)
-        self._python_tids = {}     # native id -> when last seen running Python
+        self._python_tids = set()  # native ids that ran Python at the previous snapshot
+        self._python_when = None   # when that snapshot was taken
+        self._leaving = {}         # native id -> when last seen running Python, for tids
+                                   # that left Python less than _EXIT_GRACE ago
         self._sites = _call_sites.CallSites()   # who made each blocked call (read once)
 
     def take(self, *, include_kernel=False):
@@ -87,13 +91,16 @@ class Snapshotter:
 
 
 class _Seen:
-    """What the previous snapshot learnt about one thread."""
+    """What the previous snapshot learnt about one thread: its CPU sample, the
+    Blocking found when it was last analysed, and the ThreadInfo made of them."""
 
-    __slots__ = ("cpu", "when", "frame_id", "lasti", "blocking", "where", "static")
+    __slots__ = ("cpu", "when", "frame_id", "lasti", "blocking", "where", "static",
+                 "info", "pending")
 
     def __init__(self, cpu, when, frame_id, lasti, blocking, where, static):
         self.cpu, self.when, self.frame_id, self.lasti = cpu, when, frame_id, lasti
         self.blocking, self.where, self.static = blocking, where, static
+        self.info, self.pending = None, False
 
     def unchanged(self, cpu, frame):
         """Whether the thread cannot have moved since: it used no CPU at all (its
@@ -128,17 +135,22 @@ class _Scan:
             rows.append((ident, thread, self._identity(ident, native_id_of(ident, thread)),
                          frame))
         known = {row[2].native_id for row in rows}
-        infos = [self._python_info(*row, frames, boot) for row in rows]
+        looks = [self._look(identity, frame, frames, self.signum)
+                 for _, _, identity, frame in rows]
+        # Judged once every system call has been read: then one read of the
+        # memory map serves every caller looked up (see SharedMaps).
+        maps = _native_stack.SharedMaps()
+        for seen, _, fresh in looks:
+            if fresh:
+                seen.blocking = _call_sites.judge(seen.blocking, self.owner._sites, maps=maps)
+        infos = [self._python_info(*row, seen, percent, boot)
+                 for row, (seen, percent, _) in zip(rows, looks)]
         tasks = _proc.task_ids() or ()
         finishing = self._finishing(known, tasks)
         infos += [self._foreign_info(tid, boot)
                   for tid in tasks if tid not in known and tid not in finishing]
         infos = [i for i in infos if i is not None]
-        self.owner._seen = self.seen
-        self.owner._identities = {k: v for k, v in self.owner._identities.items()
-                                  if k in self.seen}
-        tids = {i.native_id for i in infos}
-        self.owner._masks = {k: v for k, v in self.owner._masks.items() if k[0] in tids}
+        self._forget_the_gone(infos)
         main = threading.main_thread().ident
         infos.sort(key=lambda i: (i.ident != main, _KIND_ORDER[i.kind], -(i.age or 0.0)))
         if include_kernel:
@@ -148,13 +160,26 @@ class _Scan:
     def _finishing(self, known, tasks):
         """Tids that ran Python within _EXIT_GRACE and no longer do: threads
         past their Python part, on their way out. Remembers `known` for the next scan."""
-        now = time.monotonic()
+        owner, now = self.owner, time.monotonic()
+        # A tid the previous scan knew was last seen running Python at that scan.
+        leaving = dict.fromkeys(owner._python_tids - known, owner._python_when)
+        leaving.update(owner._leaving)
         alive = set(tasks)
-        finishing = {tid: when for tid, when in self.owner._python_tids.items()
-                     if tid in alive and tid not in known and now - when < _EXIT_GRACE}
-        self.owner._python_tids = dict(finishing)
-        self.owner._python_tids.update((tid, now) for tid in known if tid is not None)
-        return finishing
+        owner._leaving = {tid: when for tid, when in leaving.items()
+                          if tid in alive and tid not in known and now - when < _EXIT_GRACE}
+        owner._python_tids, owner._python_when = known, now
+        return owner._leaving
+
+    def _forget_the_gone(self, infos):
+        """Keeps this scan's _Seen for the next one, and drops what was read once
+        for threads that are gone (set differences: most scans lose none)."""
+        owner = self.owner
+        owner._seen = self.seen
+        for key in owner._identities.keys() - self.seen.keys():
+            del owner._identities[key]
+        tids = {i.native_id for i in infos}
+        for key in [key for key in owner._masks if key[0] not in tids]:
+            del owner._masks[key]
 
     def _identity(self, ident, native):
         """The ThreadIdentity resolve() computes, its start time read only once:
@@ -168,8 +193,8 @@ class _Scan:
                 self.owner._identities[key] = identity
         return identity
 
-    def _look(self, identity, frame, analyze):
-        """(Blocking, where, cpu seconds, cpu %, static) of a thread; what did not
+    def _look(self, identity, frame, frames, signum):
+        """(_Seen, cpu %, whether analysed afresh) of a thread; what did not
         change since the previous snapshot is not looked at again."""
         cpu = _cpu_seconds(identity)
         # CPU % over this thread's own window: a scan can take long (a thread
@@ -183,59 +208,78 @@ class _Scan:
                 and now > before.when:
             percent = max(0.0, 100.0 * (cpu - before.cpu) / (now - before.when))
         if before is not None and before.unchanged(cpu, frame):
-            blocking, where = _blocking.refreshed(before.blocking), before.where
-        else:
-            blocking, where = analyze(), self._where(frame)
-        static = before.static if before is not None else None
-        self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
-                               blocking, where, static)
-        return blocking, where, cpu, percent, static
+            before.when = now
+            self.seen[key] = before
+            return before, percent, False
+        blocking = _blocking.analyze(identity.ident, identity.native_id, frame, frames,
+                                     signum, cache=self.cache)
+        seen = self.seen[key] = _Seen(cpu, now, id(frame), getattr(frame, "f_lasti", None),
+                                      blocking, self._where(frame),
+                                      before.static if before is not None else None)
+        return seen, percent, True
 
-    def _python_info(self, ident, thread, identity, frame, frames, boot):
+    def _python_info(self, ident, thread, identity, frame, seen, percent, boot):
         native = identity.native_id
-        blocking, where, cpu, percent, static = self._look(
-            identity, frame, lambda: _call_sites.judge(_blocking.analyze(
-                ident, native, frame, frames, self.signum, cache=self.cache),
-                self.owner._sites))
+        blocking, where, cpu, static = seen.blocking, seen.where, seen.cpu, seen.static
         if static is None:
             # What a thread is never changes: read once per thread.
             kind = "threading" if thread is not None and not _is_dummy(thread) else "bare"
-            static = self.seen[identity.ident, native].static = (
+            static = seen.static = (
                 kind, _kernel.kernel_reason(ident, thread), self.cells.origin(ident, thread))
         kind, reason, origin = static
-        state, state_kind = blocking.description, blocking.kind
+        pending = ident in self.pending
+        alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
+        previous, named = seen.info, kind == "threading"
+        if previous is not None and previous.alive == alive and seen.pending == pending \
+                and not blocking.details.get("gil") \
+                and (blocking.until is None or blocking.gentle):
+            # Not moved since the previous snapshot, which made `previous` of the
+            # same Blocking: only the clocks, and a name or daemon flag (which any
+            # thread may set), can read differently.
+            info = object.__new__(ThreadInfo)
+            fields = info.__dict__
+            fields.update(previous.__dict__)
+            fields.update(identity=identity, age=_age(identity.started, boot), cpu_seconds=cpu,
+                          cpu_percent=percent,
+                          name=thread.name if named else previous.name,
+                          daemon=thread.daemon if named else None)
+            if blocking.until is not None:
+                fields["state"] = _state(_blocking.description_now(blocking), pending)
+            seen.info = info
+            return info
+        description = _blocking.description_now(blocking)
+        state, state_kind = description, blocking.kind
         if blocking.details.get("gil") and percent is not None and percent < _STARVED_PERCENT:
             state, state_kind = "waiting for the GIL", "gil"
-        alive = blocking.kind != "finished" and (thread is None or thread.is_alive())
-        plan, rung, killable = _plan(blocking, reason, alive)
-        if ident in self.pending:
-            state = f"kill pending · {state}"
+        plan, rung, killable = _plan(blocking, description, reason, alive)
+        if pending:
             plan = ("a kill is pending: it ends when its C call returns (a new kill joins "
                     "it; cancel_kill() withdraws it)")
-        return _info(
+        seen.info, seen.pending = _info(
             identity=identity, ident=ident, native_id=native,
-            name=thread.name if kind == "threading" else f"<bare thread {ident}>",
-            daemon=thread.daemon if kind == "threading" else None,
+            name=thread.name if named else f"<bare thread {ident}>",
+            daemon=thread.daemon if named else None,
             alive=alive, age=_age(identity.started, boot), kind=kind,
-            state=state, state_kind=state_kind, cpu_seconds=cpu, cpu_percent=percent,
-            where=where, started_by=origin.text if origin else None,
+            state=_state(state, pending), state_kind=state_kind, cpu_seconds=cpu,
+            cpu_percent=percent, where=where, started_by=origin.text if origin else None,
             started_by_cell=origin.cell if origin else None, kernel_reason=reason,
-            killable=killable, kill_plan=plan, expected_rung=rung)
+            killable=killable, kill_plan=plan, expected_rung=rung), pending
+        return seen.info
 
     def _foreign_info(self, tid, boot):
         comm = _proc.read(f"{_proc.TASKS}/{tid}/comm")
         if comm is None:
             return None                       # ended since the task list was read
         identity = self._identity(None, tid)
-        blocking, _, cpu, percent, _ = self._look(
-            identity, None,
-            lambda: _blocking.analyze(None, tid, None, {}, None, cache=self.cache))
+        seen, percent, _ = self._look(identity, None, {}, None)
+        blocking, cpu = seen.blocking, seen.cpu
         name = comm.decode(errors="replace").strip()
         reason = _kernel.foreign_reason(name)
         return _info(
             identity=identity, ident=None, native_id=tid, name=name, daemon=None,
             alive=blocking.kind != "finished", age=_age(identity.started, boot),
-            kind="foreign", state=blocking.description, state_kind=blocking.kind,
+            kind="foreign", state=_blocking.description_now(blocking),
+            state_kind=blocking.kind,
             cpu_seconds=cpu, cpu_percent=percent, where="", started_by=None,
             started_by_cell=None, kernel_reason=reason, killable=False,
             kill_plan="cannot kill: no Python code runs in it (a C library's thread)",
@@ -258,14 +302,19 @@ def _info(**fields):
     return info
 
 
-def _plan(blocking, reason, alive):
-    """(kill plan, expected rung, killable) for a Python thread."""
+def _state(state, pending):
+    return f"kill pending · {state}" if pending else state
+
+
+def _plan(blocking, description, reason, alive):
+    """(kill plan, expected rung, killable) for a Python thread; `description`
+    is blocking's as it reads now."""
     if not alive:
         return "nothing to do: it has finished", None, False
     if reason is not None:
         return f"refused: {reason}", None, False
     if not blocking.gentle:
-        return f"gentle kill impossible: {blocking.description}", None, True
+        return f"gentle kill impossible: {description}", None, True
     rung = blocking.rung
     if blocking.kind == "condition":
         what = blocking.details.get("serves", "a Condition").split(" ", 1)[-1]
