@@ -15,6 +15,7 @@ target is resolved before anything is killed, so a bad one changes nothing.
 import ast
 import contextlib
 import importlib.util
+import itertools
 import re
 import sys
 import time
@@ -174,25 +175,34 @@ class ThreadMagics(Magics):
     @magic_arguments()
     @argument("seconds", type=float, metavar="SECONDS",
               help="how long the cell may run")
+    @argument("--threads", action="store_true",
+              help="when the cell is stopped, also kill the threads it started")
     @cell_magic
     def timelimit(self, line, cell):
         """Run the cell, and stop it if it is still running after SECONDS: its
         `finally` blocks run, one line says what it was doing, and the kernel and
         every variable the cell set so far stay. The value of a last expression
-        is shown as a cell's is.
+        is shown as a cell's is. With --threads, the threads the cell started
+        are killed too when it is stopped (one line each).
 
-        Example: %%timelimit 30"""
+        Examples: %%timelimit 30   %%timelimit 30 --threads"""
         args = _parse(self.timelimit, line)
         try:
             limit = time_limit(args.seconds)
         except ValueError as exc:
             raise UsageError(one_line(exc).replace("time limit", "SECONDS", 1)) from None
-        run = _cell_code(self.shell, cell)
+        run, filename = _cell_code(self.shell, cell)
         try:
             with limit:
                 return run()
         except TimeLimitExceeded as exc:
             print(f"cell stopped: {one_line(exc)}")
+            if args.threads:
+                with _one_line_errors():
+                    for info in threads(include_kernel=True):
+                        if info.alive and (info.started_by or "").startswith(f"{filename}:") \
+                                and _views.protection(info) is None:
+                            print(_views.kill(info).text)
             return None
 
 
@@ -203,21 +213,26 @@ ThreadMagics.timelimit.parser.allow_abbrev = False
 ThreadMagics.threads_autostop.parser.allow_abbrev = False
 
 
+_cell_runs = itertools.count(1)
+
+
 def _cell_code(shell, cell):
-    """A function that runs `cell` as IPython would (its own transformations, in
-    the user's namespace) and returns the value of a last expression."""
+    """(a function that runs `cell` as IPython would (its own transformations, in
+    the user's namespace) and returns the value of a last expression, the file
+    name its code runs under: one per run, so that what it started is known)."""
     tree = shell.transform_ast(shell.compile.ast_parse(shell.transform_cell(cell)))
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
-    body = shell.compile(tree, "<timelimit cell>", "exec")
-    value = shell.compile(last, "<timelimit cell>", "eval") if last is not None else None
+    filename = f"<timelimit cell {next(_cell_runs)}>"
+    body = shell.compile(tree, filename, "exec")
+    value = shell.compile(last, filename, "eval") if last is not None else None
 
     def run():
         with shell.builtin_trap:
             exec(body, shell.user_global_ns, shell.user_ns)
             return eval(value, shell.user_global_ns, shell.user_ns) if value else None
-    return run
+    return run, filename
 
 
 @contextlib.contextmanager

@@ -742,3 +742,28 @@ def test_timelimit_stops_the_cell_and_the_shell_carries_on():
     assert "sleeping" in result["stopped"]["stdout"]
     assert result["quick"]["result"] == "42"
     assert result["after"]["stdout"] == "still here [True] 42\n"
+
+
+def test_timelimit_threads_also_stops_what_the_stopped_cell_started():
+    result = _run_shell("""
+    import threading
+    other = start("started-elsewhere", time.sleep, 600)
+    cell = ("%%timelimit 0.3 --threads\\nimport threading, time\\n"
+            "def poll():\\n    while True:\\n        time.sleep(0.05)\\n"
+            "threading.Thread(target=poll, name='cell-poller', daemon=True).start()\\n"
+            "time.sleep(60)\\n")
+    with capture_output() as shown:
+        ip.run_cell(cell)
+    without = ("%%timelimit 0.3\\nthreading.Thread(target=poll, name='kept-poller', "
+               "daemon=True).start()\\ntime.sleep(60)\\n")
+    with capture_output() as shown_without:
+        ip.run_cell(without)
+    names = sorted(t.name for t in threading.enumerate() if "poller" in t.name
+                   or t.name == "started-elsewhere")
+    print(json.dumps({"stdout": shown.stdout, "without": shown_without.stdout, "names": names}))
+    """)
+    lines = result["stdout"].splitlines()
+    assert lines[0].startswith("cell stopped: time limit of 0.3 s exceeded"), lines
+    assert len(lines) == 2 and lines[1].startswith("killed 'cell-poller'"), lines
+    assert result["without"].count("\n") == 1, result
+    assert result["names"] == ["kept-poller", "started-elsewhere"], result
