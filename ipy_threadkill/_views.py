@@ -177,15 +177,28 @@ def _started_by_cell(cell, infos):
     return found
 
 
-def select(infos, targets=(), *, cell=None, every=False):
+def _started_by_runs(runs, infos):
+    if not runs:
+        raise Refusal("this cell has not run before in this kernel")
+    found = [i for i in infos if i.started_by_cell in runs and protection(i) is None]
+    if not found:
+        raise Refusal("no running thread was started by an earlier run of this cell ("
+                      + ", ".join(f"In[{n}]" for n in runs) + ")")
+    return found
+
+
+def select(infos, targets=(), *, cell=None, runs=None, every=False):
     """The threads to kill, in the order asked, each once: those the TARGET
-    tokens name, those cell In[`cell`] started, and with `every` all that are
-    not protected. Raises Refusal naming every bad request (then nothing may
-    be killed)."""
+    tokens name, those cell In[`cell`] started, those the cells In[N] for N in
+    `runs` started (the earlier runs of one cell), and with `every` all that
+    are not protected. Raises Refusal naming every bad request (then nothing
+    may be killed)."""
     chosen, problems = {}, []
     requests = [lambda: [i for i in infos if protection(i) is None]] if every else []
     if cell is not None:
         requests.append(lambda: _started_by_cell(cell, infos))
+    if runs is not None:
+        requests.append(lambda: _started_by_runs(runs, infos))
     requests += [lambda token=token: _killable(token, infos) for token in targets]
     for request in requests:
         try:

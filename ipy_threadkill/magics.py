@@ -40,6 +40,11 @@ from .timelimit import time_limit
 _CPU_MIN, _CPU_FRESH, _CPU_STALE = 0.05, 0.2, 5.0
 
 
+def cell_number(text):
+    """--cell's value: a cell number N (In[N]), or 'previous'."""
+    return text if text == "previous" else int(text)
+
+
 @magics_class
 class ThreadMagics(Magics):
     """See the threads in this kernel and kill a runaway one without a restart."""
@@ -99,9 +104,10 @@ class ThreadMagics(Magics):
     @argument("--timeout", type=float, default=2.0, metavar="SECONDS",
               help="how long each thread gets to die (default 2); then it is "
                    "reported alive, or cancelled hard with --force")
-    @argument("--cell", type=int, metavar="N",
+    @argument("--cell", type=cell_number, metavar="N",
               help="every running thread that cell In[N] started (known for threads "
-                   "started once ipy_threadkill was imported)")
+                   "started once ipy_threadkill was imported); 'previous': those "
+                   "the earlier runs of the cell running now started")
     @argument("--all", action="store_true",
               help="every thread that is not the kernel's own")
     @argument("--cancel", action="store_true",
@@ -134,8 +140,14 @@ class ThreadMagics(Magics):
         if args.cancel and args.force:
             raise UsageError("--cancel withdraws a pending kill; it cannot be --force")
         with _one_line_errors():
+            cell, runs = args.cell, None
+            if cell == "previous":
+                cell, runs = None, autostop.earlier_runs(self.shell)
+                if runs is None:
+                    raise UsageError("--cell previous needs a notebook cell: this one "
+                                     "has no cell id (its frontend sends none)")
             victims = _views.select(threads(include_kernel=True), args.targets,
-                                    cell=args.cell, every=args.all)
+                                    cell=cell, runs=runs, every=args.all)
             if not victims:
                 print("no threads to kill: only the kernel's own are running")
             if args.cancel:
@@ -165,11 +177,9 @@ class ThreadMagics(Magics):
 
         Examples: %threads_autostop on   %threads_autostop off"""
         args = _parse(self.threads_autostop, line)
-        if args.switch == "on":
-            autostop.enable(self.shell)
-        elif args.switch == "off":
-            autostop.disable(self.shell)
-        print(f"threads autostop is {'on' if autostop.enabled(self.shell) else 'off'}")
+        if args.switch is not None:
+            autostop.set_autostop(self.shell, args.switch == "on")
+        print(f"threads autostop is {'on' if autostop.autostop_enabled(self.shell) else 'off'}")
 
     @no_var_expand
     @magic_arguments()
@@ -377,6 +387,7 @@ def load_ipython_extension(shell):
     """Register %threads, %killthread, %%timelimit and the tab completion
     (idempotent)."""
     _hooks.install()
+    autostop.track(shell)
     shell.register_magics(ThreadMagics)
     matchers = shell.Completer.custom_matchers
     if complete_thread_magics not in matchers:
@@ -388,7 +399,7 @@ def unload_ipython_extension(shell):
     widget = sys.modules.get(f"{__package__}.widget")
     if widget is not None:
         widget.close_all()
-    autostop.disable(shell)
+    autostop.untrack(shell)
     _hooks.uninstall()
     matchers = shell.Completer.custom_matchers
     while complete_thread_magics in matchers:

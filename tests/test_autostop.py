@@ -52,3 +52,22 @@ def test_a_rerun_cell_stops_what_its_earlier_run_started():
         "['poller-a2', 'poller-a3', 'poller-b1', 'poller-n1']", after_off
     assert bad.stderr.startswith("UsageError: ") and bad.stderr.count("\n") == 1, bad
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_killthread_cell_previous_stops_the_earlier_runs_of_this_cell():
+    with Kernel() as kernel:
+        assert kernel.execute("%load_ext ipy_threadkill").ok
+        first = kernel.execute(POLLER.format(tag="a1"), cell_id="cell-a")
+        other = kernel.execute(POLLER.format(tag="b1"), cell_id="cell-b")
+        never = kernel.execute("%killthread --cell previous", cell_id="cell-new")
+        again = kernel.execute(POLLER.format(tag="a2") + "\n%killthread --cell previous",
+                               cell_id="cell-a")
+        alive = kernel.execute(ALIVE)
+        nameless = kernel.execute("%killthread --cell previous")
+    assert first.ok and other.ok
+    assert never.stderr.startswith("UsageError: this cell has not run before"), never
+    lines = again.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("killed 'poller-a1'"), again
+    assert alive.stdout.strip() == "['poller-a2', 'poller-b1']", alive
+    assert nameless.stderr.startswith("UsageError: --cell previous needs a notebook cell"), \
+        nameless
