@@ -42,6 +42,8 @@ bench: build
 	$(PY) benchmarks/kill_latency.py
 	$(PY) benchmarks/snapshot.py
 	$(PY) benchmarks/widget.py
+	$(PY) benchmarks/time_limit.py
+	$(PY) benchmarks/time_limit_compare.py --markdown
 
 # Every interpreter tools/interpreters.txt lists, set up (or said why not) from
 # Debian's archive and cached outside the checkout: minutes the first time,
