@@ -26,7 +26,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle
 from traitlets import Bool, Enum, Float, Unicode, observe, validate
 
 from . import _arguments, _compat, _kernel, _views
-from ._text import one_line
+from ._text import clip, one_line
 from .errors import ThreadKillError
 from .snapshot import Snapshotter, stack
 
@@ -93,15 +93,23 @@ def _cpu_html(percent):
             f"<span>{percent} %</span></div>")
 
 
+# What a cell sends at most: more than a column shows (the browser cuts the rest
+# with an ellipsis) and than a tooltip usefully holds, so that a thread naming
+# itself with a megabyte costs a refresh kilobytes, not megabytes.
+CELL_CHARS = 300
+TOOLTIP_CHARS = 2000
+
+
 def _cell_html(text, tooltip=None):
     """A table cell showing `text` (one line already) literally: escaped, never
     typeset as math (ipywidgets' Label typesets its value; HTML sets it as
-    markup, unprocessed), with `tooltip` (default: the whole text) as its title.
-    (A Label's or HTML's own tooltip goes to its description, hidden when empty.)"""
-    tooltip = text if tooltip is None else one_line(tooltip)
+    markup, unprocessed), with `tooltip` (default: the whole text) as its title;
+    both clipped before they are sent. (A Label's or HTML's own tooltip goes to
+    its description, hidden when empty.)"""
+    tooltip = clip(text if tooltip is None else tooltip, TOOLTIP_CHARS)
     return (f"<div title=\"{html.escape(tooltip)}\" "
             "style='white-space:pre;overflow:hidden;text-overflow:ellipsis'>"
-            f"{html.escape(text)}</div>")
+            f"{html.escape(clip(text, CELL_CHARS))}</div>")
 
 
 def _stack_html(text):
@@ -246,8 +254,8 @@ class _Row:
         _set(self.started_by, value=_cell_html(cells.started_by))
         _set(self.age, value=_cell_html(cells.age))
         _set(self.kill_button, disabled=self.killing or refused is not None,
-             tooltip=one_line(info.kill_plan if refused is None else
-                              f"not killable: {refused}"))
+             tooltip=clip(info.kill_plan if refused is None else
+                          f"not killable: {refused}", TOOLTIP_CHARS))
         if self.stack_toggle.value:
             try:
                 text = stack(info)
@@ -279,7 +287,7 @@ class _Row:
         """Show `text` under the row (why a kill failed); offer Force kill or not."""
         self.message_text, self.force_offered = text, force_offered
         if text:
-            _set(self._extra("message"), value=html.escape(one_line(text)))
+            _set(self._extra("message"), value=html.escape(clip(text, TOOLTIP_CHARS)))
         self.confirming = self.confirming and force_offered
         self._layout()
 
@@ -396,7 +404,7 @@ class ThreadTable(widgets.VBox):
     @observe("status")
     def _on_status(self, change):
         _set(self._status, value=f"<span style='font-family:monospace'>"
-                                 f"{html.escape(one_line(change['new']))}</span>")
+                                 f"{html.escape(clip(change['new'], TOOLTIP_CHARS))}</span>")
 
     # -- refreshing ------------------------------------------------------------
 

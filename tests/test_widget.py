@@ -256,6 +256,25 @@ def test_failed_kill_offers_force_behind_a_confirmation():
         assert "cleanup did NOT run" in out["forced"] and out["alive"] is False
 
 
+def test_a_huge_name_is_clipped_before_it_is_sent():
+    """A thread that names itself with a megabyte costs the table kilobytes: its
+    cells and tooltips are clipped before they go out."""
+    out = _run("""
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="n" * 1_000_000, daemon=True); t.start()
+    table = W.ThreadTable(refresh_interval=None)
+    row = next(r for r in table._rows.values() if r.info.name.startswith("nnn"))
+    sizes = {part: len(getattr(row, part).value) for part in ("name", "state", "where")}
+    sizes["tooltip"] = len(row.kill_button.tooltip or "")
+    t.name = "m" * 1_000_000
+    table.refresh()
+    sizes["renamed"] = len(row.name.value)
+    stop.set(); table.close()
+    print(json.dumps(sizes))
+    """, timeout=60)
+    assert all(size < 5000 for size in out.values()), out
+
+
 def test_a_pending_kill_shows_on_its_row():
     """Kill clicked on a thread inside a long C call: the row says the kill is
     pending (and how to withdraw it); the thread ends as its call returns."""
