@@ -533,8 +533,10 @@ def task_awaits():
 def idle():
     asyncio.new_event_loop().run_forever()
 
-for target in (shutdown_waits, task_awaits, idle):
-    threading.Thread(target=target, name=target.__name__, daemon=True).start()
+loops = [threading.Thread(target=target, name=target.__name__, daemon=True)
+         for target in (shutdown_waits, task_awaits, idle)]
+for loop in loops:
+    loop.start()
 
 def states():
     return {i.name: i.state for i in ipy_threadkill.threads()
@@ -544,6 +546,8 @@ wait_until(lambda: "shutting down" in states().get("shutdown_waits", "")
            and states().get("idle") == "idle asyncio event loop", what="the loops' states")
 print(json.dumps(states()))
 release.set()
+for loop in loops[:2]:      # ended before the interpreter, which a shutdown's thread needs
+    loop.join(30)
 """, timeout=60)
     assert re.fullmatch(r"asyncio event loop shutting down: waiting for executor job "
                         r"crunch\(\) in thread 'asyncio_\d+' \(it ends when the job "
