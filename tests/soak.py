@@ -20,7 +20,6 @@ Cases:
 """
 import argparse
 import json
-import os
 import platform
 import signal
 import subprocess

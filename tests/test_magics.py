@@ -4,7 +4,6 @@ Tests in this process only look and refuse: the threads here are sentinels that
 must survive every one of them. Every test that kills runs its shell in a child
 interpreter with a deadline (run_json).
 """
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from IPython.testing.globalipapp import get_ipython
 from IPython.utils.io import capture_output
 
 from ipy_threadkill import _kernel
-from tests import python_env, run_json, wait_until
+from tests import python_env, run_json
 
 
 @pytest.fixture(scope="module")
