@@ -183,3 +183,23 @@ def test_worker_threads_shows_what_each_thread_runs(client, worker):
         assert "Dask" in row["name"]
     finally:
         stop(future)
+
+
+def limited_sleep():
+    """A task that limits its own blocking call, as a user would."""
+    from ipy_threadkill import TimeLimitExceeded, time_limit
+    try:
+        with time_limit(0.3):
+            time.sleep(60)
+    except TimeLimitExceeded as exc:
+        return str(exc)
+    return "not stopped"
+
+
+def test_a_time_limit_inside_a_task_stops_the_block_and_keeps_the_worker(client, worker):
+    _, pid = worker
+    futures = [client.submit(limited_sleep, pure=False) for _ in range(2)]
+    results = client.gather(futures)
+    assert all(r.startswith("time limit of 0.3 s exceeded") and "sleeping" in r
+               for r in results), results
+    assert client.submit(os.getpid, pure=False).result(timeout=30) == pid
