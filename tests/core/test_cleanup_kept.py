@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests import run_json
+from tests.core import FINALLY_START_RACE
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs /proc")
 
@@ -49,6 +50,7 @@ BLOCKING = {
 }
 
 
+@FINALLY_START_RACE
 @pytest.mark.parametrize("lock_type", ["Lock", "RLock"])
 @pytest.mark.parametrize("state", list(BLOCKING))
 def test_the_library_lock_is_released_and_the_thread_ends(state, lock_type):
@@ -70,6 +72,7 @@ print(json.dumps({{"died": report.died, "line": str(report), "cleanup_ran": repo
     assert out["cleanup_ran"] and "cleanup ran" in out["line"], out
 
 
+@FINALLY_START_RACE
 @pytest.mark.parametrize("state", list(BLOCKING))
 def test_a_caught_error_and_a_retry_still_end_the_thread(state):
     """The thread catches the call's error and calls again: the kill still ends it,

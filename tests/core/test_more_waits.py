@@ -16,6 +16,7 @@ import pytest
 
 from ipy_threadkill import _blocking, _proc, _syscalls
 from tests import run_json
+from tests.core import FINALLY_START_RACE
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs /proc")
 fcntl = pytest.importorskip("fcntl")
@@ -149,6 +150,7 @@ WAITS = {
 }
 
 
+@FINALLY_START_RACE
 @pytest.mark.parametrize("wait", list(WAITS))
 def test_the_wait_is_interrupted_and_the_cleanup_runs(wait):
     setup, calls, state, error = WAITS[wait]
@@ -192,6 +194,7 @@ print(json.dumps({"holder": holder_pid, "inode_known": inode_known, "died": repo
         assert out["state"] == expected, out
 
 
+@FINALLY_START_RACE
 def test_an_open_relative_to_a_directory_for_writing_is_named_and_ended():
     """os.open(name, O_WRONLY, dir_fd=...) of a FIFO without a reader: the state
     names the directory's path and the missing end, and the kill ends it."""
@@ -217,6 +220,7 @@ print(json.dumps({"died": report.died, "alive": victim.is_alive(), "seen": seen,
     assert out["state"] == f"opening {'FIFO ' * bool(words)}{out['path']}{words}", out
 
 
+@FINALLY_START_RACE
 def test_a_retried_lock_wait_still_ends_the_thread():
     """A caller that catches the lock's error and waits again (a lock library's
     loop) is still ended, and the library's lock is free (3.11 excepted: there
@@ -280,9 +284,7 @@ print(json.dumps({"refusal": refusal, "plan": info.kill_plan, "alive": victim.is
     assert out["seen"] == {"error": None, "finally": True}, out
 
 
-@pytest.mark.skipif(sys.version_info[:2] == (3, 10), reason=(
-    "3.10 handles a GIL hand-over at a handler's first instruction before the frame "
-    "says it is there: the exception can still fire as the finally starts"))
+@FINALLY_START_RACE
 def test_an_error_unwinding_through_a_file_close_is_not_cut_short():
     """The error leaves through a `with open(...)` whose C __exit__ flushes and
     closes the file, releasing the GIL for as long as the flush takes: no
